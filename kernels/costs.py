@@ -1,0 +1,94 @@
+"""Output-layer δ = ∂C/∂z^L and cost values for each cost/output-activation pair.
+
+================  ==========  =======================================================
+cost              output      δ^L
+================  ==========  =======================================================
+QUADRATIC         elementwise (a - y) ⊙ g'(z)
+QUADRATIC         SOFTMAX     Jᵀ(a - y) with J = diag(a) - a aᵀ, i.e. a ⊙ (e - (e·a)), e = a - y
+CROSS_ENTROPY     SIGMOID     a - y          (the σ'(z) factor cancels)
+LOG_LIKELIHOOD    SOFTMAX     a - y
+================  ==========  =======================================================
+
+Per-sample cost values, computed from z so they are finite for any finite z:
+
+* QUADRATIC: ½‖a - y‖²
+* CROSS_ENTROPY: Σ_j y_j softplus(-z_j) + (1 - y_j) softplus(z_j), which equals
+  -Σ_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)] with a = σ(z)
+* LOG_LIKELIHOOD: -Σ_j y_j log_softmax(z)_j (= -ln a_label for one-hot y)
+
+Arrays: ``Z``, ``A``, ``D`` are ``(m, n_out)``; ``Y`` is the full target array
+``(N, n_out)`` and ``rows`` picks the mini-batch's rows of it.
+"""
+import numpy as np
+
+from ._jit import HALF, ONE, ZERO, jit
+from .activations import SOFTMAX, multiply_by_derivative
+
+QUADRATIC = 0
+CROSS_ENTROPY = 1
+LOG_LIKELIHOOD = 2
+
+
+@jit
+def output_delta(Z, A, Y, rows, cost, act, D):
+    """D = δ^L for the mini-batch rows; see the module table."""
+    m, n = A.shape
+    for i in range(m):
+        y = Y[rows[i]]
+        for j in range(n):
+            D[i, j] = A[i, j] - y[j]
+    if cost == QUADRATIC:
+        if act == SOFTMAX:
+            for i in range(m):
+                dot = ZERO * D[i, 0]
+                for j in range(n):
+                    dot += D[i, j] * A[i, j]
+                for j in range(n):
+                    D[i, j] = A[i, j] * (D[i, j] - dot)
+        else:
+            multiply_by_derivative(D, Z, A, act)
+
+
+@jit
+def _softplus(x):
+    """ln(1 + e^x) without overflow."""
+    if x > ZERO:
+        return x + np.log1p(np.exp(-x))
+    return np.log1p(np.exp(x))
+
+
+@jit
+def cost_sum(Z, A, Y, rows, cost):
+    """Σ over the rows of the per-sample cost (float64 accumulator)."""
+    m, n = A.shape
+    total = 0.0
+    if cost == QUADRATIC:
+        for i in range(m):
+            y = Y[rows[i]]
+            s = ZERO * A[i, 0]
+            for j in range(n):
+                e = A[i, j] - y[j]
+                s += e * e
+            total += HALF * s
+    elif cost == CROSS_ENTROPY:
+        for i in range(m):
+            y = Y[rows[i]]
+            for j in range(n):
+                z = Z[i, j]
+                total += y[j] * _softplus(-z) + (ONE - y[j]) * _softplus(z)
+    elif cost == LOG_LIKELIHOOD:
+        for i in range(m):
+            y = Y[rows[i]]
+            z = Z[i]
+            zmax = z[0]
+            for j in range(1, n):
+                if z[j] > zmax:
+                    zmax = z[j]
+            s = ZERO * zmax
+            for j in range(n):
+                s += np.exp(z[j] - zmax)
+            shift = zmax + np.log(s)
+            for j in range(n):
+                if y[j] != ZERO:
+                    total -= y[j] * (z[j] - shift)
+    return total
