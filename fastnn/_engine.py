@@ -69,14 +69,16 @@ class Engine:
         return ws
 
     # -- kernel calls ---------------------------------------------------------
-    def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda):
+    def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None):
         """One epoch of the book's SGD over X[order], in place on ``params``.
 
         ``X`` (N, n_in) and ``Y`` (N, n_out) must be C-contiguous arrays of the engine's
-        dtype and ``order`` an int64 array of row indices; n (for the decay) is len(order).
+        dtype and ``order`` an int64 array of row indices; n (the training-set size in the
+        decay 1 − ηλ/n) defaults to len(order).
         """
-        n = order.shape[0]
-        m = min(int(mini_batch_size), n)
+        if n is None:
+            n = order.shape[0]
+        m = min(int(mini_batch_size), order.shape[0])
         ident, ws_z, ws_a, ws_d = self._workspace(m)
         decay = self.dtype(1.0 - eta * lmbda / n)
         _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts, self.cost,

@@ -130,9 +130,9 @@ class Network:
         lmbda = _checks.check_non_negative("lmbda", lmbda)
         self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch=0)
 
-    def _epoch(self, X, Y, order, m, eta, lmbda, epoch):
+    def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None):
         last_good = self.params.copy()
-        self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda)
+        self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda, n)
         if not np.isfinite(self.params).all():
             self.params[...] = last_good
             raise TrainingDiverged(
