@@ -1,0 +1,123 @@
+"""The ``fastnn`` command line: ``fastnn train`` trains on the default dataset.
+
+Run ``fastnn train --help`` for the options. Errors in the arguments or the data are
+reported on one line, naming the argument or file, with exit status 2.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import __version__, _checks
+from ._io import ModelFileError
+from .data import DataError, load_dataset
+from .network import Network, TrainingDiverged
+
+
+def _sizes(text):
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+    return sizes
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="fastnn", description="Fast training of fully connected networks on the CPU.")
+    parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    train = commands.add_parser(
+        "train", help="train a network on the default dataset (Fashion-MNIST)",
+        description="Train a network with mini-batch SGD. The defaults are the book's chapter-3 "
+                    "settings: [784, 30, 10] sigmoid neurons, cross-entropy, 30 epochs, "
+                    "mini-batch 10, eta 0.5, lambda 5.0. Data: --data, else $FASTNN_DATA, else "
+                    "the full Fashion-MNIST in /usr/share/datasets/fashion-mnist (Debian package "
+                    "dataset-fashion-mnist), else the small sample shipped with fastnn.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.add_argument("--sizes", type=_sizes, default=[784, 30, 10],
+                       help="layer sizes, input first, comma-separated")
+    train.add_argument("--epochs", type=int, default=30, help="passes over the training data")
+    train.add_argument("--mini-batch-size", type=int, default=10, help="samples per update")
+    train.add_argument("--eta", type=float, default=0.5, help="learning rate")
+    train.add_argument("--lmbda", type=float, default=5.0,
+                       help="L2 regularization strength (weights decay by 1 - eta*lmbda/n)")
+    train.add_argument("--cost", default="cross_entropy",
+                       choices=["cross_entropy", "log_likelihood", "quadratic"], help="cost function")
+    train.add_argument("--hidden-activation", default="sigmoid",
+                       choices=["sigmoid", "tanh", "relu", "identity"], help="hidden layers' activation")
+    train.add_argument("--output-activation", default=None,
+                       choices=["sigmoid", "tanh", "relu", "identity", "softmax"],
+                       help="output activation (default: softmax for log_likelihood, else sigmoid)")
+    train.add_argument("--initializer", default="default", choices=["default", "large"],
+                       help="weights N(0, 1/n_in) (default) or N(0, 1) (large)")
+    train.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                       help="float32 for speed, float64 for exactness")
+    train.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling")
+    train.add_argument("--data", default=None,
+                       help="folder of IDX files (MNIST layout) or the book's mnist.pkl.gz")
+    train.add_argument("--output", default="fastnn-model.npz", help="where to save the model")
+    train.add_argument("--history", default=None, help="also write the per-epoch history as JSON")
+    train.add_argument("--quiet", action="store_true", help="print only the final summary")
+    return parser
+
+
+def _train(args):
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    # refuse bad numbers before spending seconds on loading data
+    _checks.check_positive("--epochs", args.epochs, integer=True)
+    _checks.check_positive("--mini-batch-size", args.mini_batch_size, integer=True)
+    _checks.check_positive("--eta", args.eta)
+    _checks.check_non_negative("--lmbda", args.lmbda)
+    output_activation = args.output_activation or (
+        "softmax" if args.cost == "log_likelihood" else "sigmoid")
+    net = Network(args.sizes, args.hidden_activation, output_activation, args.cost,
+                  dtype=args.dtype, seed=args.seed, initializer=args.initializer)
+    data = load_dataset(args.data, dtype=np.dtype(args.dtype).type)
+    (X, y), validation, (X_test, y_test) = data.train, data.validation, data.test
+    say(f"data: {data.description}")
+    say(f"training {net} on {X.shape[0]} samples, validating on {validation[0].shape[0]}")
+
+    def progress(epoch, history):
+        say(f"epoch {epoch + 1}/{args.epochs}: validation accuracy "
+            f"{history['evaluation_accuracy'][-1]:.4f}, {history['seconds'][-1]:.3f} s")
+
+    start = time.perf_counter()
+    history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
+                      eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
+                      callback=progress)
+    total = time.perf_counter() - start
+    test = net.evaluate(X_test, y_test)
+    net.save(args.output)
+    seconds = history["seconds"]
+    steady = float(np.median(seconds[1:])) if len(seconds) > 1 else seconds[0]
+    print(f"test accuracy {test['accuracy']:.4f} ({test['correct']} / {test['n']}); "
+          f"{steady:.3f} s per epoch (median; the first, with compilation, took "
+          f"{seconds[0]:.3f} s); {total:.1f} s in all; model saved to {args.output}", flush=True)
+    if args.history:
+        record = dict(history, test_accuracy=test["accuracy"], data=data.description,
+                      sizes=list(net.sizes))
+        with open(args.history, "w") as f:
+            json.dump(record, f, indent=1)
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``fastnn`` console command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return _train(args)
+    except (ValueError, DataError, ModelFileError, TrainingDiverged, OSError) as exc:
+        print(f"fastnn: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
