@@ -55,14 +55,16 @@ def bench_data(bench_results):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results = config.stash.get(RESULTS, None)
-    if not results or not (results["epoch"] or results.get("compile")):
+    if not results or "threads" not in results:  # no benchmark of bench/ ran
         return
     import benchlib
     tr = terminalreporter
     tr.section("fastnn ratios (medians of pytest-benchmark rounds)")
     if not results["epoch"]:
-        tr.write_line("no epoch timings: benchmarks are disabled by setup.cfg's addopts; "
-                      "run with --benchmark-enable")
+        tr.write_line("no epoch timings: benchmarks are disabled (setup.cfg's addopts has "
+                      "--benchmark-disable); run with --benchmark-enable")
+        if not results.get("compile"):
+            return
     data = results.get("data_description", "")
     report = benchlib.build_report(
         results["epoch"], threads=results.get("threads", {}), data_description=data,
