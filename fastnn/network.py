@@ -131,13 +131,18 @@ class Network:
         self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch=0)
 
     def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None):
+        """One epoch; returns a copy of the parameters from before it (the last good ones)."""
         last_good = self.params.copy()
         self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda, n)
         if not np.isfinite(self.params).all():
-            self.params[...] = last_good
-            raise TrainingDiverged(
-                f"training diverged in epoch {epoch}: a parameter became NaN or infinite with "
-                f"eta={eta}; the parameters of the last good epoch were kept. Try a smaller eta.")
+            self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
+        return last_good
+
+    def _diverged(self, last_good, epoch, eta, what):
+        self.params[...] = last_good
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch}: {what} with eta={eta}; the parameters of "
+            f"the last good epoch were kept. Try a smaller eta.")
 
     def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
             monitor_training=False, verbose=False, callback=None):
@@ -179,7 +184,10 @@ class Network:
             try:
                 X_eval, y_eval = evaluation_data
             except (TypeError, ValueError):
-                raise ValueError("evaluation_data must be a pair (X_eval, y_eval)") from None
+                given = (f"a {type(evaluation_data).__name__} of {len(evaluation_data)} items"
+                         if hasattr(evaluation_data, "__len__") else f"{evaluation_data!r:.60}")
+                raise ValueError(f"evaluation_data={given} is invalid; expected a pair "
+                                 f"(X_eval, y_eval)") from None
             X_eval, Y_eval, labels_eval = self._prepare("evaluation_data", X_eval, y_eval)
         if callback is not None and not callable(callback):
             raise ValueError(f"callback={callback!r} is not callable")
@@ -192,17 +200,21 @@ class Network:
         for epoch in range(epochs):
             order = self._rng.permutation(n).astype(np.int64)
             start = time.perf_counter()
-            self._epoch(X, Y, order, m, eta, lmbda, epoch)
+            last_good = self._epoch(X, Y, order, m, eta, lmbda, epoch)
             history["epoch"].append(epoch)
             history["seconds"].append(time.perf_counter() - start)
             line = f"epoch {epoch}: {history['seconds'][-1]:.3f} s"
             if monitor_training:
                 cost, acc = self._cost_accuracy(X, Y, labels, lmbda)
+                if not np.isfinite(cost):
+                    self._diverged(last_good, epoch, eta, f"the training cost became {cost}")
                 history["training_cost"].append(cost)
                 history["training_accuracy"].append(acc)
                 line += f", training cost {cost:.4f}, accuracy {acc:.4f}"
             if evaluation_data is not None:
                 cost, acc = self._cost_accuracy(X_eval, Y_eval, labels_eval, lmbda)
+                if not np.isfinite(cost):
+                    self._diverged(last_good, epoch, eta, f"the evaluation cost became {cost}")
                 history["evaluation_cost"].append(cost)
                 history["evaluation_accuracy"].append(acc)
                 line += f", evaluation cost {cost:.4f}, accuracy {acc:.4f}"
@@ -216,9 +228,6 @@ class Network:
     def _cost_accuracy(self, X, Y, labels, lmbda):
         Z, A = self._engine.forward(self.params, X)
         cost = self._engine.total_cost(self.params, Y, Z, A, lmbda)
-        if not np.isfinite(cost):
-            raise TrainingDiverged(f"the cost is {cost}: the network's outputs are not finite; "
-                                   f"try a smaller eta")
         truth = labels if labels is not None else np.argmax(Y, axis=1)
         return cost, float(np.mean(np.argmax(A, axis=1) == truth))
 

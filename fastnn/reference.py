@@ -139,7 +139,7 @@ def _check_name(argument, value, allowed):
 
 
 def _column(v, length, argument):
-    col = np.asarray(v, dtype=np.float64).reshape(-1, 1)
+    col = np.array(v, dtype=np.float64, copy=True).reshape(-1, 1)
     if col.shape[0] != length:
         raise ValueError(
             f"{argument} has {col.shape[0]} entries; expected {length}"

@@ -15,7 +15,6 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 # Constants exactly representable in float32. Numba keeps a global's type, so
 # float32 kernels stay in float32 and float64 kernels promote them exactly.
 ZERO = np.float32(0.0)
-HALF = np.float32(0.5)
 ONE = np.float32(1.0)
 
 

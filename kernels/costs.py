@@ -21,7 +21,7 @@ Arrays: ``Z``, ``A``, ``D`` are ``(m, n_out)``; ``Y`` is the full target array
 """
 import numpy as np
 
-from ._jit import HALF, ONE, ZERO, jit
+from ._jit import ONE, ZERO, jit
 from .activations import SOFTMAX, multiply_by_derivative
 
 QUADRATIC = 0
@@ -65,11 +65,11 @@ def cost_sum(Z, A, Y, rows, cost):
     if cost == QUADRATIC:
         for i in range(m):
             y = Y[rows[i]]
-            s = ZERO * A[i, 0]
+            s = 0.0
             for j in range(n):
-                e = A[i, j] - y[j]
+                e = np.float64(A[i, j]) - np.float64(y[j])
                 s += e * e
-            total += HALF * s
+            total += 0.5 * s
     elif cost == CROSS_ENTROPY:
         for i in range(m):
             y = Y[rows[i]]

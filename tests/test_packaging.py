@@ -1,0 +1,142 @@
+"""The kernels are importable only as ``fastnn.kernels``, never as a top-level ``kernels``.
+
+The repository keeps them in a top-level ``kernels/`` folder (the design card's layout),
+mapped into the ``fastnn`` namespace by setuptools' package-dir. A top-level ``kernels``
+package would clash with an unrelated PyPI package of that name.
+"""
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import fastnn.kernels
+
+REPO = Path(__file__).resolve().parents[1]
+
+PROBE = textwrap.dedent("""
+    import importlib.util, json, sys
+    {prelude}
+    import fastnn, fastnn.kernels, fastnn.kernels.dense
+    print(json.dumps({{
+        "kernels_spec": repr(importlib.util.find_spec("kernels")),
+        "fastnn": fastnn.__file__,
+        "kernels_file": fastnn.kernels.__file__,
+        "dense_file": fastnn.kernels.dense.__file__,
+        "sys_path": sys.path,
+    }}))
+""")
+
+
+def _probe(python, cwd, prelude="", extra=""):
+    import json
+    code = PROBE.format(prelude=prelude) + textwrap.dedent(extra)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.run([str(python), "-c", code], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"probe failed:\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    first = proc.stdout.splitlines()[0]
+    return json.loads(first), proc.stdout
+
+
+def test_editable_install_maps_kernels_folder():
+    here = Path(fastnn.kernels.__file__).resolve()
+    assert here == REPO / "kernels" / "__init__.py", here
+    assert fastnn.kernels.__name__ == "fastnn.kernels"
+    assert Path(fastnn.kernels.dense.__file__).resolve() == REPO / "kernels" / "dense.py"
+    # from the test process itself (cwd may be the repo), no top-level 'kernels' is loaded
+    assert "kernels" not in sys.modules
+
+
+def test_no_top_level_kernels_outside_the_repo(tmp_path):
+    info, _ = _probe(sys.executable, tmp_path)
+    assert info["kernels_spec"] == "None", f"a top-level 'kernels' is importable: {info}"
+    assert Path(info["kernels_file"]).resolve() == REPO / "kernels" / "__init__.py"
+    assert Path(info["fastnn"]).resolve() == REPO / "fastnn" / "__init__.py"
+
+
+def _copy_source(dest):
+    """The repository's sources, without build products or caches (so that building the
+    wheel neither reads stale build/ folders nor writes into the working tree)."""
+    ignore = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                    ".pytest_cache", ".benchmarks", "*.nbi", "*.nbc", "out")
+    shutil.copytree(REPO, dest, ignore=ignore)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = _copy_source(tmp / "src")
+    out = tmp / "dist"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "-w", str(out), str(src)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
+    wheels = sorted(out.glob("fastnn-*.whl"))
+    assert len(wheels) == 1, list(out.iterdir())
+    return wheels[0]
+
+
+@pytest.mark.slow
+def test_wheel_contents(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    for required in ("fastnn/__init__.py", "fastnn/kernels/__init__.py",
+                     "fastnn/kernels/dense.py", "fastnn/kernels/epoch.py",
+                     "fastnn/sample_data/train-images-idx3-ubyte.gz"):
+        assert required in names, f"{required} missing from {wheel.name}: {names}"
+    top = sorted({n.split("/", 1)[0] for n in names})
+    assert not any(n.startswith("kernels/") for n in names), f"top-level kernels/ in wheel: {top}"
+    assert all(t == "fastnn" or t.startswith("fastnn-") for t in top), top
+    assert not any("__pycache__" in n or n.endswith((".nbi", ".nbc")) for n in names)
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs_in_a_venv(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True, capture_output=True, timeout=300)
+    py = venv / "bin" / "python"
+    proc = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index",
+                           "--no-cache-dir", str(wheel)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"pip install failed:\n{proc.stdout}\n{proc.stderr}"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    site = Path(site).resolve()
+    assert (site / "fastnn" / "kernels" / "dense.py").is_file()
+    assert not (site / "kernels").exists(), "the wheel installed a top-level kernels package"
+
+    extra = """
+        import numpy as np
+        net = fastnn.Network([4, 3, 2], seed=0)
+        X = np.random.default_rng(0).normal(size=(12, 4))
+        before = net.params.copy()
+        h = net.fit(X, np.arange(12) % 2, epochs=2, mini_batch_size=5)
+        change = float(np.abs(net.params - before).max())
+        print("FIT", len(h["epoch"]), change, bool(np.isfinite(net.params).all()))
+    """
+    info, out = _probe(py, tmp_path, extra=extra)
+    assert info["kernels_spec"] == "None", info
+    # The system site-packages holds the editable install of the repository (a meta-path
+    # finder appended after the normal path finder): the venv's own site-packages comes
+    # first on sys.path, so the wheel's copy is the one imported.
+    path = [str(Path(p).resolve()) if p else p for p in info["sys_path"]]
+    system_site = str(Path(sysconfig.get_paths()["purelib"]).resolve())
+    assert str(site) in path, (site, path)
+    if system_site in path:
+        assert path.index(str(site)) < path.index(system_site), path
+    for key in ("fastnn", "kernels_file", "dense_file"):
+        assert Path(info[key]).resolve().is_relative_to(site), (key, info[key], site)
+    assert Path(info["kernels_file"]).resolve() == site / "fastnn" / "kernels" / "__init__.py"
+    fit = [line for line in out.splitlines() if line.startswith("FIT ")]
+    assert fit and fit[0].split()[1] == "2" and fit[0].split()[3] == "True", out
+    assert float(fit[0].split()[2]) > 0
