@@ -477,3 +477,18 @@ def test_divergence_while_monitoring_names_epoch_and_keeps_last_good_parameters(
                 callback=lambda e, h: snapshots.append(net.params.copy()))
     np.testing.assert_array_equal(net.params, snapshots[-1],
                                   err_msg="parameters are not those of the last good epoch")
+
+
+def test_saved_files_get_ordinary_permissions_and_keep_a_replaced_files(tmp_path):
+    import os
+    import stat
+    net = _small_net()
+    old = os.umask(0o022)
+    try:
+        net.save(tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o644
+    os.chmod(tmp_path / "new.npz", 0o640)
+    net.save(tmp_path / "new.npz")
+    assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o640
