@@ -5,7 +5,6 @@ reported on one line, naming the argument or file, with exit status 2.
 """
 import argparse
 import json
-import os
 import sys
 import time
 

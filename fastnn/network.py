@@ -191,11 +191,14 @@ class Network:
             X_eval, Y_eval, labels_eval = self._prepare("evaluation_data", X_eval, y_eval)
         if callback is not None and not callable(callback):
             raise ValueError(f"callback={callback!r} is not callable")
-        history = {"epoch": [], "seconds": []}
+        monitored = {}
         if monitor_training:
-            history.update(training_cost=[], training_accuracy=[])
+            monitored["training"] = (X, Y, labels)
         if evaluation_data is not None:
-            history.update(evaluation_cost=[], evaluation_accuracy=[])
+            monitored["evaluation"] = (X_eval, Y_eval, labels_eval)
+        history = {"epoch": [], "seconds": []}
+        for name in monitored:
+            history.update({f"{name}_cost": [], f"{name}_accuracy": []})
         n = X.shape[0]
         for epoch in range(epochs):
             order = self._rng.permutation(n).astype(np.int64)
@@ -204,20 +207,13 @@ class Network:
             history["epoch"].append(epoch)
             history["seconds"].append(time.perf_counter() - start)
             line = f"epoch {epoch}: {history['seconds'][-1]:.3f} s"
-            if monitor_training:
-                cost, acc = self._cost_accuracy(X, Y, labels, lmbda)
+            for name, (Xm, Ym, labels_m) in monitored.items():
+                cost, acc = self._cost_accuracy(Xm, Ym, labels_m, lmbda)
                 if not np.isfinite(cost):
-                    self._diverged(last_good, epoch, eta, f"the training cost became {cost}")
-                history["training_cost"].append(cost)
-                history["training_accuracy"].append(acc)
-                line += f", training cost {cost:.4f}, accuracy {acc:.4f}"
-            if evaluation_data is not None:
-                cost, acc = self._cost_accuracy(X_eval, Y_eval, labels_eval, lmbda)
-                if not np.isfinite(cost):
-                    self._diverged(last_good, epoch, eta, f"the evaluation cost became {cost}")
-                history["evaluation_cost"].append(cost)
-                history["evaluation_accuracy"].append(acc)
-                line += f", evaluation cost {cost:.4f}, accuracy {acc:.4f}"
+                    self._diverged(last_good, epoch, eta, f"the {name} cost became {cost}")
+                history[f"{name}_cost"].append(cost)
+                history[f"{name}_accuracy"].append(acc)
+                line += f", {name} cost {cost:.4f}, accuracy {acc:.4f}"
             if verbose:
                 print(line, flush=True)
             if callback is not None and callback(epoch, history):

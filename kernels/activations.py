@@ -27,16 +27,33 @@ SOFTMAX = 4
 
 
 @jit
+def row_max(z):
+    """The largest entry of the 1-D array z."""
+    zmax = z[0]
+    for j in range(1, z.shape[0]):
+        if z[j] > zmax:
+            zmax = z[j]
+    return zmax
+
+
+@jit
+def row_logsumexp(z):
+    """log Σ_j exp(z_j), stably: max + log Σ exp(z_j − max), finite for any finite z."""
+    zmax = row_max(z)
+    total = ZERO * zmax
+    for j in range(z.shape[0]):
+        total += np.exp(z[j] - zmax)
+    return zmax + np.log(total)
+
+
+@jit
 def softmax_rows(Z, A):
     """A[i] = softmax(Z[i]), stably: the row maximum is subtracted before ``exp``."""
     m, n = Z.shape
     for i in range(m):
         z = Z[i]
         a = A[i]
-        zmax = z[0]
-        for j in range(1, n):
-            if z[j] > zmax:
-                zmax = z[j]
+        zmax = row_max(z)
         total = ZERO * zmax
         for j in range(n):
             e = np.exp(z[j] - zmax)
@@ -49,20 +66,12 @@ def softmax_rows(Z, A):
 
 @jit
 def log_softmax_rows(Z, out):
-    """out[i] = log(softmax(Z[i])) = Z[i] - max - log(sum exp(Z[i] - max)), finite for any finite Z."""
+    """out[i] = log(softmax(Z[i])) = Z[i] − logsumexp(Z[i]), finite for any finite Z."""
     m, n = Z.shape
     for i in range(m):
-        z = Z[i]
-        zmax = z[0]
-        for j in range(1, n):
-            if z[j] > zmax:
-                zmax = z[j]
-        total = ZERO * zmax
+        shift = row_logsumexp(Z[i])
         for j in range(n):
-            total += np.exp(z[j] - zmax)
-        shift = zmax + np.log(total)
-        for j in range(n):
-            out[i, j] = z[j] - shift
+            out[i, j] = Z[i, j] - shift
 
 
 @jit

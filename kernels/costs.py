@@ -22,7 +22,7 @@ Arrays: ``Z``, ``A``, ``D`` are ``(m, n_out)``; ``Y`` is the full target array
 import numpy as np
 
 from ._jit import ONE, ZERO, jit
-from .activations import SOFTMAX, multiply_by_derivative
+from .activations import SOFTMAX, multiply_by_derivative, row_logsumexp
 
 QUADRATIC = 0
 CROSS_ENTROPY = 1
@@ -80,14 +80,7 @@ def cost_sum(Z, A, Y, rows, cost):
         for i in range(m):
             y = Y[rows[i]]
             z = Z[i]
-            zmax = z[0]
-            for j in range(1, n):
-                if z[j] > zmax:
-                    zmax = z[j]
-            s = ZERO * zmax
-            for j in range(n):
-                s += np.exp(z[j] - zmax)
-            shift = zmax + np.log(s)
+            shift = row_logsumexp(z)
             for j in range(n):
                 if y[j] != ZERO:
                     total -= y[j] * (z[j] - shift)

@@ -4,7 +4,6 @@ The repository keeps them in a top-level ``kernels/`` folder (the design card's 
 mapped into the ``fastnn`` namespace by setuptools' package-dir. A top-level ``kernels``
 package would clash with an unrelated PyPI package of that name.
 """
-import importlib.util
 import os
 import shutil
 import subprocess

@@ -9,7 +9,6 @@ Every comparison prints "engine (ACTUAL) vs reference (DESIRED)" with the combin
 that failed. Batch sizes are chosen to hit every path of the register-blocked kernels
 (blocks of 4 samples, then 2, then 1; pairs of neurons plus an odd last one).
 """
-import itertools
 
 import numpy as np
 import pytest
