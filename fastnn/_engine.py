@@ -6,9 +6,11 @@ so one engine serves any buffer of its layout (the network's, a checkpoint's, a 
 """
 import numpy as np
 
+from .kernels import dropout as _dropout
 from .kernels import epoch as _epoch
 from .kernels import update as _update
 from .kernels.costs import cost_sum
+from .kernels.dropout import splitmix64 as _splitmix64
 
 #: rows per block when evaluating a whole data set
 EVAL_CHUNK = 1024
@@ -21,11 +23,16 @@ class Engine:
     row-major, and then every layer's biases ``(n_out,)``.
     """
 
-    def __init__(self, sizes, act_codes, cost_code, dtype):
+    def __init__(self, sizes, act_codes, cost_code, dtype, act_params=None):
         self.sizes = np.asarray(sizes, dtype=np.int64)
         self.acts = np.asarray(act_codes, dtype=np.int64)
         self.cost = int(cost_code)
         self.dtype = np.dtype(dtype).type
+        self.act_params = np.asarray([0.0 if p is None else p for p in act_params]
+                                     if act_params is not None else np.zeros(len(act_codes)),
+                                     dtype=self.dtype)
+        self.n_hidden_units = int(self.sizes[1:-1].sum())
+        self._no_drop = np.zeros(len(self.acts))
         n_w = self.sizes[1:] * self.sizes[:-1]
         self.w_off = np.concatenate([[0], np.cumsum(n_w)[:-1]]).astype(np.int64)
         self.n_weights = int(n_w.sum())
@@ -81,12 +88,34 @@ class Engine:
         m = min(int(mini_batch_size), order.shape[0])
         ident, ws_z, ws_a, ws_d = self._workspace(m)
         decay = self.dtype(1.0 - eta * lmbda / n)
-        _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts, self.cost,
-                           X, Y, order, m, self.dtype(eta), decay, ident, ws_z, ws_a, ws_d,
-                           self._scratch)
+        _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts,
+                           self.act_params, self.cost, X, Y, order, m, self.dtype(eta), decay,
+                           ident, ws_z, ws_a, ws_d, self._scratch)
 
-    def mean_gradient(self, params, X, Y, rows=None):
-        """Flat mean gradient (1/m) Σ ∇C_x over X[rows] (all rows when None), unregularized."""
+    def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
+                            optimizer, state, dropout, seed, epoch):
+        """One epoch with any optimizer, L1/L2 and dropout (see kernels/epoch.py).
+
+        ``state`` is an ``OptimizerState`` (updated in place); ``dropout`` a per-layer
+        float64 array of p (output 0); ``seed`` and ``epoch`` pick the dropout masks.
+        """
+        n = order.shape[0]
+        m = min(int(mini_batch_size), n)
+        ident, ws_z, ws_a, ws_d = self._workspace(m)
+        mask = np.empty(self.n_hidden_units if np.any(dropout > 0) else 0, self.dtype)
+        key = np.uint64(_splitmix64(np.uint64(seed)))
+        _epoch.train_epoch_general(
+            params, self.w_off, self.b_off, self.sizes, self.acts, self.act_params, self.cost,
+            X, Y, order, m, self.n_weights, optimizer.code,
+            np.asarray(optimizer.hyper(), dtype=self.dtype), self.dtype(eta),
+            self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers, state.step,
+            np.asarray(dropout, dtype=np.float64), key, int(epoch), ident, ws_z, ws_a, ws_d,
+            mask, state.grad, np.zeros(5, self.dtype))
+
+    def mean_gradient(self, params, X, Y, rows=None, mask=None, dropout=None):
+        """Flat mean gradient (1/m) Σ ∇C_x over X[rows] (all rows when None), unregularized;
+        with dropout multipliers ``mask`` (one per hidden unit) on the layers where the
+        per-layer ``dropout`` p is positive."""
         if rows is None:
             rows = np.arange(X.shape[0], dtype=np.int64)
         m = rows.shape[0]
@@ -94,9 +123,20 @@ class Engine:
         total = m * int(self.sizes[1:].sum())
         ws_z, ws_a, ws_d = (np.empty(total, self.dtype) for _ in range(3))
         grad = np.empty_like(params)
-        _epoch.mean_gradient(params, self.w_off, self.b_off, self.sizes, self.acts, self.cost,
-                             X, Y, rows, ident, ws_z, ws_a, ws_d, self._scratch, grad)
+        drop_p = self._no_drop if dropout is None else np.asarray(dropout, dtype=np.float64)
+        mask = np.ones(self.n_hidden_units, self.dtype) if mask is None else \
+            np.ascontiguousarray(mask, dtype=self.dtype)
+        _epoch.mean_gradient(params, self.w_off, self.b_off, self.sizes, self.acts,
+                             self.act_params, drop_p, mask, self.cost, X, Y, rows, ident,
+                             ws_z, ws_a, ws_d, self._scratch, grad)
         return grad
+
+    def dropout_mask(self, seed, epoch, batch, n_batches, dropout):
+        """The multipliers s of every hidden unit for one mini-batch (kernels/dropout.py)."""
+        mask = np.empty(self.n_hidden_units, self.dtype)
+        _dropout.dropout_mask(np.uint64(_splitmix64(np.uint64(seed))), int(epoch), int(batch),
+                              int(n_batches), self.sizes, np.asarray(dropout, np.float64), mask)
+        return mask
 
     def sgd_update(self, params, grad, eta, lmbda, n):
         """params ← (1 − ηλ/n) w − η ∇w, b − η ∇b in one pass (grad is a mean gradient)."""
@@ -112,8 +152,8 @@ class Engine:
         Z = np.empty((N, n_out), self.dtype)
         A = np.empty((N, n_out), self.dtype)
         rows = np.arange(N, dtype=np.int64)
-        _epoch.forward_all(params, self.w_off, self.b_off, self.sizes, self.acts, X, rows,
-                           ident, ws_z, ws_a, Z, A)
+        _epoch.forward_all(params, self.w_off, self.b_off, self.sizes, self.acts,
+                           self.act_params, X, rows, ident, ws_z, ws_a, Z, A)
         return Z, A
 
     def total_cost(self, params, Y, Z, A, lmbda):
@@ -125,3 +165,17 @@ class Engine:
             w = params[:self.n_weights].astype(np.float64)
             cost += 0.5 * (lmbda / n) * float(w @ w)
         return float(cost)
+
+
+class OptimizerState:
+    """An optimizer's state for one parameter buffer: three state arrays of its shape
+    (velocity, moments, as the optimizer needs), the step count and a gradient buffer."""
+
+    def __init__(self, optimizer, n_params, dtype):
+        self.optimizer = optimizer
+        self.buffers = np.zeros((3, n_params), dtype=dtype)
+        self.step = np.zeros(1, dtype=np.int64)
+        self.grad = np.empty(n_params, dtype=dtype)
+
+    def __repr__(self):
+        return f"OptimizerState({self.optimizer!r}, step={int(self.step[0])})"

@@ -9,12 +9,19 @@ import time
 import numpy as np
 
 from . import _checks
-from ._engine import Engine
+from ._engine import Engine, OptimizerState
 from ._io import load_model, save_model, ModelFileError
-from .activations import activation_code
+from .activations import activation_code, parse_activation
 from .costs import cost_code
+from .optim import SGD, get_optimizer
 
-INITIALIZERS = ("default", "large")
+#: initializer name -> (weight standard deviation from (n_in, n_out), bias standard deviation)
+INITIALIZERS = {
+    "default": (lambda n_in, n_out: 1.0 / np.sqrt(n_in), 1.0),         # the book's default
+    "large": (lambda n_in, n_out: 1.0, 1.0),                            # the book's chapter 1
+    "glorot": (lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)), 0.0),  # Glorot & Bengio 2010
+    "he": (lambda n_in, n_out: np.sqrt(2.0 / n_in), 0.0),               # He et al. 2015
+}
 
 
 class TrainingDiverged(FloatingPointError):
@@ -28,9 +35,11 @@ class Network:
     ----------
     sizes : sequence of int
         Neurons per layer, input first, e.g. ``[784, 30, 10]``.
-    hidden_activation : str or sequence of str
-        ``"sigmoid"``, ``"tanh"``, ``"relu"`` or ``"identity"``, or one name per hidden layer.
-    output_activation : str
+    hidden_activation : str, (str, float), or a sequence of those
+        ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"identity"``, ``"leaky_relu"`` (α),
+        ``"elu"`` (α) or ``"swish"`` (β); a parametrized one as e.g. ``("leaky_relu", 0.1)``;
+        or one per hidden layer.
+    output_activation : str or (str, float)
         One of the hidden activations or ``"softmax"``.
     cost : str
         ``"cross_entropy"`` (sigmoid output), ``"log_likelihood"`` (softmax output) or
@@ -38,29 +47,33 @@ class Network:
     dtype : {"float32", "float64"}
         float32 for speed, float64 for exact parity with the reference.
     seed : int or None
-        Seeds the initial parameters and the shuffling of every ``fit``.
-    initializer : {"default", "large"}
-        ``"default"``: weights N(0, 1/n_in), biases N(0, 1) (the book's default);
-        ``"large"``: weights and biases N(0, 1).
+        Seeds the initial parameters, the shuffling and the dropout masks of every ``fit``.
+    initializer : str or sequence of str
+        Per layer or for all: ``"default"`` (weights N(0, 1/n_in), biases N(0, 1), the
+        book's), ``"large"`` (both N(0, 1)), ``"glorot"`` (weights N(0, 2/(n_in + n_out)),
+        biases 0) or ``"he"`` (weights N(0, 2/n_in), biases 0).
     """
 
     def __init__(self, sizes, hidden_activation="sigmoid", output_activation="sigmoid",
                  cost="cross_entropy", dtype="float32", seed=None, initializer="default"):
         self.sizes = _checks.check_sizes(sizes)
         n_hidden = len(self.sizes) - 2
-        if isinstance(hidden_activation, str):
-            hidden = (hidden_activation,) * n_hidden
+        if isinstance(hidden_activation, (str, tuple)):
+            hidden = [hidden_activation] * n_hidden
         else:
-            hidden = tuple(hidden_activation)
+            hidden = list(hidden_activation)
             if len(hidden) != n_hidden:
                 raise ValueError(f"hidden_activation={hidden_activation!r} has {len(hidden)} "
-                                 f"names; expected one per hidden layer ({n_hidden})")
-        codes = [activation_code(h, "hidden_activation", hidden=True) for h in hidden]
-        codes.append(activation_code(output_activation, "output_activation"))
-        self.activations = hidden + (output_activation,)
+                                 f"entries; expected one per hidden layer ({n_hidden})")
+        layers = [parse_activation(h, "hidden_activation", hidden=True) for h in hidden]
+        layers.append(parse_activation(output_activation, "output_activation"))
+        #: per layer, the activation's name, or (name, parameter) for a parametrized one
+        self.activations = tuple(a if p is None else (a, p) for a, p in layers)
         self.cost = cost
         self.dtype = _checks.check_dtype(dtype)
-        self._engine = Engine(self.sizes, codes, cost_code(cost, output_activation), self.dtype)
+        self._engine = Engine(self.sizes, [activation_code(a) for a, _ in layers],
+                              cost_code(cost, layers[-1][0]), self.dtype,
+                              act_params=[p for _, p in layers])
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.params = np.empty(self._engine.n_params, dtype=self.dtype)
@@ -82,16 +95,21 @@ class Network:
         return self._engine.biases(self.params)
 
     def initialize(self, initializer="default"):
-        """Draw new parameters from this network's generator (see the class docstring)."""
-        if initializer not in INITIALIZERS:
-            raise ValueError(f"initializer={initializer!r} is not known; expected one of "
-                             f"{', '.join(INITIALIZERS)}")
-        self.initializer = initializer
-        for w in self.weights:
-            scale = 1.0 / np.sqrt(w.shape[1]) if initializer == "default" else 1.0
-            w[...] = self._rng.standard_normal(w.shape) * scale
-        for b in self.biases:
-            b[...] = self._rng.standard_normal(b.shape)
+        """Draw new parameters from this network's generator: one initializer name for
+        every layer, or one per layer (see the class docstring)."""
+        n_layers = len(self.sizes) - 1
+        names = [initializer] * n_layers if isinstance(initializer, str) else list(initializer)
+        if len(names) != n_layers or any(not isinstance(n, str) or n not in INITIALIZERS
+                                         for n in names):
+            raise ValueError(f"initializer={initializer!r} is invalid; expected one of "
+                             f"{', '.join(INITIALIZERS)}, or a list of {n_layers} of them")
+        #: per layer, the initializer that drew its parameters
+        self.initializers = tuple(names)
+        for w, b, name in zip(self.weights, self.biases, names):
+            w_std, b_std = INITIALIZERS[name]
+            w[...] = self._rng.standard_normal(w.shape) * w_std(w.shape[1], w.shape[0])
+            b[...] = self._rng.standard_normal(b.shape) * b_std if b_std else 0.0
+        self.initializer = initializer if isinstance(initializer, str) else list(names)
 
     def set_parameters(self, weights, biases):
         """Copy per-layer ``weights`` (n_out, n_in) and ``biases`` ((n_out,) or (n_out, 1)) in."""
@@ -113,11 +131,15 @@ class Network:
                                           self.sizes[-1], self.dtype)
         return X, Y, labels
 
-    def train_epoch(self, X, y, order, mini_batch_size, eta, lmbda=0.0):
-        """One epoch of SGD over the rows ``X[order]`` in that order (the low-level step of fit).
+    def train_epoch(self, X, y, order, mini_batch_size, eta, lmbda=0.0, l1=0.0,
+                    optimizer=None, dropout=None, dropout_seed=0, epoch=0, state=None):
+        """One epoch over the rows ``X[order]`` in that order (the low-level step of fit).
 
-        Mini-batches are ``order[k:k + mini_batch_size]``; the last may be shorter. Each
-        updates ``w ← (1 − ηλ/n) w − (η/m) Σ ∇w`` and ``b ← b − (η/m) Σ ∇b`` with n = len(order).
+        Mini-batches are ``order[k:k + mini_batch_size]``; the last may be shorter. With the
+        defaults each updates ``w ← (1 − ηλ/n) w − (η/m) Σ ∇w`` and ``b ← b − (η/m) Σ ∇b``
+        with n = len(order). ``optimizer``, ``l1`` and ``dropout`` are as in ``fit``; the
+        dropout masks are those of ``dropout_seed`` and ``epoch``; pass an optimizer
+        ``state`` (returned) to continue a trajectory across calls.
         """
         X, Y, _ = self._prepare("X", X, y)
         order = np.asarray(order)
@@ -128,12 +150,54 @@ class Network:
         m = _checks.check_positive("mini_batch_size", mini_batch_size, integer=True)
         eta = _checks.check_positive("eta", eta)
         lmbda = _checks.check_non_negative("lmbda", lmbda)
-        self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch=0)
+        l1 = _checks.check_non_negative("l1", l1)
+        optimizer = get_optimizer(optimizer)
+        drop = self._dropout(dropout)
+        if state is None:
+            state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
+        self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch,
+                    l1=l1, optimizer=optimizer, state=state, dropout=drop,
+                    dropout_seed=dropout_seed)
+        return state
 
-    def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None):
-        """One epoch; returns a copy of the parameters from before it (the last good ones)."""
+    def _dropout(self, dropout):
+        """Per-layer dropout probabilities (float64, output 0) from a float or a per-hidden list."""
+        n_hidden = len(self.sizes) - 2
+        if dropout is None:
+            values = [0.0] * n_hidden
+        elif isinstance(dropout, (int, float)) and not isinstance(dropout, bool):
+            values = [float(dropout)] * n_hidden
+        else:
+            try:
+                values = [float(p) for p in dropout]
+            except (TypeError, ValueError):
+                values = None
+            if values is None or len(values) != n_hidden:
+                raise ValueError(f"dropout={dropout!r} is invalid; expected a probability or "
+                                 f"one per hidden layer ({n_hidden})")
+        for p in values:
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"dropout={dropout!r} is invalid; every probability must be in "
+                                 f"[0, 1)")
+        return np.array(values + [0.0])
+
+    def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None, l1=0.0, optimizer=None,
+               state=None, dropout=None, dropout_seed=0):
+        """One epoch; returns a copy of the parameters from before it (the last good ones).
+
+        The book's plain SGD with L2 runs the fused kernel; anything else the general one.
+        """
         last_good = self.params.copy()
-        self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda, n)
+        plain = (optimizer is None or isinstance(optimizer, SGD)) and l1 == 0 and \
+            (dropout is None or not np.any(dropout > 0))
+        if plain:
+            self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda, n)
+        else:
+            if n is not None and n != order.shape[0]:
+                raise ValueError("a training-set size n other than len(order) is only "
+                                 "supported by plain SGD")
+            self._engine.train_epoch_general(self.params, X, Y, order, m, eta, lmbda, l1,
+                                             optimizer, state, dropout, dropout_seed, epoch)
         if not np.isfinite(self.params).all():
             self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
         return last_good
@@ -145,8 +209,9 @@ class Network:
             f"the last good epoch were kept. Try a smaller eta.")
 
     def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
-            monitor_training=False, verbose=False, callback=None):
-        """Train by mini-batch SGD with the book's L2 weight decay.
+            monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
+            dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None):
+        """Train by mini-batch gradient descent.
 
         Parameters
         ----------
@@ -155,31 +220,57 @@ class Network:
         y : array (n,) of int, or (n, n_out)
             Class labels or target rows.
         epochs, mini_batch_size : int
-            Passes over the data, and samples per update (the last batch may be smaller).
+            Passes over the data (at most), and samples per update (the last batch may be
+            smaller).
         eta : float
-            Learning rate η > 0.
+            Learning rate η > 0 (the starting one when a ``schedule`` is given).
         lmbda : float
-            L2 strength λ ≥ 0: weights decay by (1 − ηλ/n) per update; biases never.
+            L2 strength λ ≥ 0: the gradient gains (λ/n) w on the weights, so plain SGD
+            decays them by (1 − ηλ/n) per update as in the book; biases never.
         evaluation_data : (X_eval, y_eval) or None
-            Evaluated after every epoch (cost and accuracy).
+            Evaluated after every epoch (cost and accuracy); needed by ``early_stopping``
+            and ``HalveOnPlateau``.
         monitor_training : bool
             Also record the cost and accuracy on the training data after every epoch.
         verbose : bool
             Print one line per epoch.
         callback : callable(epoch, history) or None
             Called after every epoch; returning True stops training.
+        l1 : float
+            L1 strength λ₁ ≥ 0: the gradient gains (λ₁/n) sgn(w) on the weights (sgn 0 = 0).
+        optimizer : str or fastnn.optim object
+            ``"sgd"`` (default), ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``,
+            ``"adam"``, ``"amsgrad"``, or e.g. ``fastnn.optim.Adam(beta1=0.8)``. Fresh
+            state for every call of fit.
+        dropout : float, sequence of float, or None
+            Probability of dropping each hidden unit, for all hidden layers or per hidden
+            layer; one mask per mini-batch (inverted dropout: kept units are scaled by
+            1/(1 − p) in training, so evaluation uses the full network as it is).
+        early_stopping : int or None
+            Stop when the evaluation accuracy has not improved for this many epochs.
+        restore_best : bool
+            At the end, restore the parameters of the epoch with the best evaluation accuracy.
+        schedule : object from fastnn.schedules or None
+            Sets η after every epoch, and may stop training (``HalveOnPlateau``).
+        augment : callable(X, epoch) or None
+            Gives each epoch's training inputs (e.g. ``fastnn.augment.Augmenter``); labels
+            are unchanged. Monitoring uses the original X.
 
         Returns
         -------
-        dict of lists, one entry per epoch: ``epoch``, ``seconds``, and when monitored
-        ``training_cost``, ``training_accuracy``, ``evaluation_cost``, ``evaluation_accuracy``
-        (accuracies as fractions).
+        dict of lists, one entry per epoch: ``epoch``, ``seconds``, ``eta``, and when
+        monitored ``training_cost``, ``training_accuracy``, ``evaluation_cost``,
+        ``evaluation_accuracy`` (accuracies as fractions); plus ``stopped``, the reason
+        training ended before ``epochs`` (or None), and ``best_epoch`` with evaluation data.
         """
         X, Y, labels = self._prepare("X", X, y)
         epochs = _checks.check_positive("epochs", epochs, integer=True)
         m = _checks.check_positive("mini_batch_size", mini_batch_size, integer=True)
         eta = _checks.check_positive("eta", eta)
         lmbda = _checks.check_non_negative("lmbda", lmbda)
+        l1 = _checks.check_non_negative("l1", l1)
+        optimizer = get_optimizer(optimizer)
+        drop = self._dropout(dropout)
         if evaluation_data is not None:
             try:
                 X_eval, y_eval = evaluation_data
@@ -191,22 +282,46 @@ class Network:
             X_eval, Y_eval, labels_eval = self._prepare("evaluation_data", X_eval, y_eval)
         if callback is not None and not callable(callback):
             raise ValueError(f"callback={callback!r} is not callable")
+        if augment is not None and not callable(augment):
+            raise ValueError(f"augment={augment!r} is not callable; expected f(X, epoch) -> X")
+        if early_stopping is not None:
+            early_stopping = _checks.check_positive("early_stopping", early_stopping,
+                                                    integer=True)
+        needs_eval = [name for name, on in (
+            ("early_stopping", early_stopping is not None), ("restore_best", restore_best),
+            (f"schedule={schedule!r}", getattr(schedule, "needs_validation", False))) if on]
+        if needs_eval and evaluation_data is None:
+            raise ValueError(f"{needs_eval[0]} needs evaluation_data to watch the validation "
+                             f"accuracy; pass evaluation_data=(X_val, y_val)")
+        if schedule is not None:
+            if not (hasattr(schedule, "start") and hasattr(schedule, "after_epoch")):
+                raise ValueError(f"schedule={schedule!r} is not a schedule; expected an object "
+                                 f"from fastnn.schedules")
+            schedule.start(eta)
         monitored = {}
         if monitor_training:
             monitored["training"] = (X, Y, labels)
         if evaluation_data is not None:
             monitored["evaluation"] = (X_eval, Y_eval, labels_eval)
-        history = {"epoch": [], "seconds": []}
+        history = {"epoch": [], "seconds": [], "eta": []}
         for name in monitored:
             history.update({f"{name}_cost": [], f"{name}_accuracy": []})
+        history["stopped"] = None
+        state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
+        dropout_seed = int(self._rng.integers(2 ** 63))
+        best = (-np.inf, None, None)  # accuracy, epoch, parameters
         n = X.shape[0]
         for epoch in range(epochs):
             order = self._rng.permutation(n).astype(np.int64)
+            X_epoch = X if augment is None else self._augmented(augment, X, epoch)
             start = time.perf_counter()
-            last_good = self._epoch(X, Y, order, m, eta, lmbda, epoch)
+            last_good = self._epoch(X_epoch, Y, order, m, eta, lmbda, epoch, l1=l1,
+                                    optimizer=optimizer, state=state, dropout=drop,
+                                    dropout_seed=dropout_seed)
             history["epoch"].append(epoch)
             history["seconds"].append(time.perf_counter() - start)
-            line = f"epoch {epoch}: {history['seconds'][-1]:.3f} s"
+            history["eta"].append(eta)
+            line = f"epoch {epoch}: {history['seconds'][-1]:.3f} s, eta {eta:g}"
             for name, (Xm, Ym, labels_m) in monitored.items():
                 cost, acc = self._cost_accuracy(Xm, Ym, labels_m, lmbda)
                 if not np.isfinite(cost):
@@ -216,9 +331,33 @@ class Network:
                 line += f", {name} cost {cost:.4f}, accuracy {acc:.4f}"
             if verbose:
                 print(line, flush=True)
+            if evaluation_data is not None and history["evaluation_accuracy"][-1] > best[0]:
+                best = (history["evaluation_accuracy"][-1], epoch,
+                        self.params.copy() if restore_best else None)
             if callback is not None and callback(epoch, history):
+                history["stopped"] = "callback"
                 break
+            if early_stopping is not None and epoch - best[1] >= early_stopping:
+                history["stopped"] = (f"early stopping: no better evaluation accuracy for "
+                                      f"{early_stopping} epochs")
+                break
+            if schedule is not None:
+                eta = schedule.after_epoch(epoch, history)
+                if eta is None:
+                    history["stopped"] = f"schedule: {schedule!r} ended training"
+                    break
+        if evaluation_data is not None:
+            history["best_epoch"] = best[1]
+            if restore_best:
+                self.params[...] = best[2]
         return history
+
+    def _augmented(self, augment, X, epoch):
+        X_new = augment(X, epoch)
+        if np.shape(X_new) != X.shape:
+            raise ValueError(f"augment returned shape {np.shape(X_new)} for inputs of shape "
+                             f"{X.shape}; expected the same shape")
+        return _checks.check_inputs("augment(X, epoch)", X_new, self.sizes[0], self.dtype)
 
     # -- inference --------------------------------------------------------------
     def _cost_accuracy(self, X, Y, labels, lmbda):
@@ -243,13 +382,25 @@ class Network:
         return {"cost": cost, "accuracy": acc, "correct": int(round(acc * X.shape[0])),
                 "n": int(X.shape[0])}
 
-    def gradients(self, X, y):
+    def gradients(self, X, y, dropout_mask=None):
         """Mean per-layer gradients of the (unregularized) cost over the batch (X, y).
 
+        ``dropout_mask``, if given, is a list with one multiplier vector per hidden layer
+        (0 for a dropped unit, 1/(1 − p) for a kept one) applied as in training.
         Returns ``(grad_w, grad_b)``: lists of ``(n_out, n_in)`` and ``(n_out,)`` arrays.
         """
         X, Y, _ = self._prepare("X", X, y)
-        grad = self._engine.mean_gradient(self.params, X, Y)
+        if dropout_mask is None:
+            grad = self._engine.mean_gradient(self.params, X, Y)
+        else:
+            hidden = self.sizes[1:-1]
+            if len(dropout_mask) != len(hidden) or any(
+                    np.shape(s) != (h,) for s, h in zip(dropout_mask, hidden)):
+                raise ValueError(f"dropout_mask must hold one vector per hidden layer of "
+                                 f"sizes {list(hidden)}")
+            drop = np.array([1.0] * len(hidden) + [0.0])
+            grad = self._engine.mean_gradient(self.params, X, Y,
+                                              mask=np.concatenate(dropout_mask), dropout=drop)
         return ([w.copy() for w in self._engine.weights(grad)],
                 [b.copy() for b in self._engine.biases(grad)])
 
@@ -257,24 +408,27 @@ class Network:
     def save(self, path):
         """Write the network to ``path`` atomically (fastnn's checksummed .npz format)."""
         save_model(path, self.params, {"sizes": list(self.sizes),
-                                       "activations": list(self.activations),
-                                       "cost": self.cost, "initializer": self.initializer})
+                                       "activations": [a if isinstance(a, str) else list(a)
+                                                       for a in self.activations],
+                                       "cost": self.cost, "initializers": list(self.initializers)})
 
     @classmethod
     def load(cls, path):
         """A network read from a file written by ``save``; ModelFileError if it is bad."""
         params, meta = load_model(path)
         try:
-            net = cls(meta["sizes"], hidden_activation=list(meta["activations"][:-1]),
-                      output_activation=meta["activations"][-1], cost=meta["cost"],
-                      dtype=meta["dtype"])
+            acts = [a if isinstance(a, str) else tuple(a) for a in meta["activations"]]
+            net = cls(meta["sizes"], hidden_activation=acts[:-1], output_activation=acts[-1],
+                      cost=meta["cost"], dtype=meta["dtype"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{str(path)!r} describes an invalid network: {exc}") from None
         if params.shape[0] != net.params.shape[0]:
             raise ModelFileError(f"{str(path)!r} holds {params.shape[0]} parameters; sizes "
                                  f"{meta['sizes']} need {net.params.shape[0]}")
         net.params[...] = params
-        net.initializer = meta.get("initializer", "default")
+        net.initializers = tuple(meta.get("initializers", net.initializers))
+        net.initializer = net.initializers[0] if len(set(net.initializers)) == 1 \
+            else list(net.initializers)
         return net
 
 

@@ -9,13 +9,66 @@ Modules, each with its math in its docstring:
 * ``costs``: the output-layer δ and the cost values for each cost/output pair;
 * ``dense``: the dense forward product, the hidden δ recursion, the weight gradient
   (and, with α = −η/m and β = 1 − ηλ/n, the fused update);
-* ``update``: updates over the flat parameter buffer;
-* ``epoch``: whole forward/backward passes and the one-call epoch loop.
+* ``dropout``: per-mini-batch dropout masks from a counter-based hash;
+* ``optim``: fused optimizer steps (SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam);
+* ``update``: the book's update over the flat parameter buffer;
+* ``epoch``: whole forward/backward passes and the one-call epoch loops.
 """
-from .activations import IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
+from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, SWISH, TANH
 from .costs import CROSS_ENTROPY, LOG_LIKELIHOOD, QUADRATIC
+from .optim import ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD
 
 __all__ = [
-    "SIGMOID", "TANH", "RELU", "IDENTITY", "SOFTMAX",
+    "SIGMOID", "TANH", "RELU", "IDENTITY", "SOFTMAX", "LEAKY_RELU", "ELU", "SWISH",
     "QUADRATIC", "CROSS_ENTROPY", "LOG_LIKELIHOOD",
+    "SGD", "MOMENTUM", "NESTEROV", "ADAGRAD", "RMSPROP", "ADAM",
 ]
+
+
+def _invalidate_stale_cache():
+    """Drop fastnn's cached compiled kernels when any kernel source changed.
+
+    Numba's on-disk cache keys a function on its own file only, not on the kernels it
+    calls from other modules: after editing ``optim.py``, a cached ``epoch.train_epoch_general``
+    would keep running the old optimizer. One digest of every kernel source, stored beside
+    the cache, catches that; a mismatch deletes this package's ``.nbi``/``.nbc`` files.
+    """
+    import hashlib
+    import os
+
+    from . import dropout, epoch
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            digest.update(name.encode())
+            with open(os.path.join(here, name), "rb") as f:
+                digest.update(f.read())
+    digest = digest.hexdigest()
+    modules = tuple(name[:-3] + "." for name in os.listdir(here) if name.endswith(".py"))
+    folders = set()
+    for dispatcher in (epoch.train_epoch, epoch.train_epoch_general, dropout.splitmix64):
+        try:
+            folders.add(dispatcher._cache._cache_path)
+        except AttributeError:  # another Numba's internals: fall back to the in-tree cache
+            folders.add(os.path.join(here, "__pycache__"))
+    for folder in folders:
+        stamp = os.path.join(folder, "fastnn-kernels.sha256")
+        try:
+            with open(stamp) as f:
+                if f.read() == digest:
+                    continue
+        except OSError:
+            pass
+        try:
+            for name in os.listdir(folder):
+                if name.endswith((".nbi", ".nbc")) and name.startswith(modules):
+                    os.unlink(os.path.join(folder, name))
+            with open(stamp, "w") as f:
+                f.write(digest)
+        except OSError:  # a read-only or missing cache folder: nothing cached to go stale
+            pass
+
+
+_invalidate_stale_cache()

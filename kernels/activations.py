@@ -3,15 +3,22 @@
 A layer's activation is a small integer code chosen once per layer, so dispatch happens
 per layer, never per element. Forward and derivative of each kind sit side by side.
 
-==========  ==========================  ===============================
-code        g(z)                        g'(z), written with a = g(z)
-==========  ==========================  ===============================
-SIGMOID     1 / (1 + exp(-z))           a (1 - a)
-TANH        tanh(z)                     1 - a^2
-RELU        max(z, 0)                   1 if z > 0 else 0
-IDENTITY    z                           1
-SOFTMAX     exp(z_j) / sum_k exp(z_k)   (not elementwise: see costs.py)
-==========  ==========================  ===============================
+============  ==========================  ===============================
+code          g(z)                        g'(z)
+============  ==========================  ===============================
+SIGMOID       1 / (1 + exp(-z))           a (1 - a), with a = g(z)
+TANH          tanh(z)                     1 - a^2
+RELU          max(z, 0)                   1 if z > 0 else 0
+IDENTITY      z                           1
+SOFTMAX       exp(z_j) / sum_k exp(z_k)   (not elementwise: see costs.py)
+LEAKY_RELU    z if z > 0 else α z         1 if z > 0 else α
+ELU           z if z > 0 else α(e^z - 1)  1 if z > 0 else α e^z
+SWISH         z σ(β z)                    σ(βz) + β z σ(βz)(1 - σ(βz))
+============  ==========================  ===============================
+
+α and β are the layer's ``param``. Sigmoid and tanh derivatives are computed from the
+stored activations (no second ``exp``) unless ``from_z`` is set: dropout scales the stored
+activations, so its layers take the derivative from z.
 
 Arrays are ``(m, n)`` blocks: one row per sample of the mini-batch.
 """
@@ -24,6 +31,9 @@ TANH = 1
 RELU = 2
 IDENTITY = 3
 SOFTMAX = 4
+LEAKY_RELU = 5
+ELU = 6
+SWISH = 7
 
 
 @jit
@@ -75,8 +85,8 @@ def log_softmax_rows(Z, out):
 
 
 @jit
-def activate(Z, A, code):
-    """A = g(Z) for the layer's activation ``code``; Z and A are ``(m, n)``."""
+def activate(Z, A, code, param):
+    """A = g(Z) for the layer's activation ``code`` (and parameter α or β); Z, A are ``(m, n)``."""
     m, n = Z.shape
     if code == SIGMOID:
         for i in range(m):
@@ -97,22 +107,60 @@ def activate(Z, A, code):
                 A[i, j] = Z[i, j]
     elif code == SOFTMAX:
         softmax_rows(Z, A)
+    elif code == LEAKY_RELU:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j]
+                A[i, j] = z if z > ZERO else param * z
+    elif code == ELU:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j]
+                A[i, j] = z if z > ZERO else param * (np.exp(z) - ONE)
+    elif code == SWISH:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j]
+                A[i, j] = z / (ONE + np.exp(-param * z))
 
 
 @jit
-def multiply_by_derivative(D, Z, A, code):
-    """D *= g'(Z) elementwise, using the stored activations A = g(Z) where cheaper.
+def _prime_from_z(z, code, param):
+    """g'(z) for an elementwise activation, from z alone."""
+    if code == SIGMOID:
+        s = ONE / (ONE + np.exp(-z))
+        return s * (ONE - s)
+    if code == TANH:
+        t = np.tanh(z)
+        return ONE - t * t
+    if code == RELU:
+        return ONE if z > ZERO else ZERO
+    if code == LEAKY_RELU:
+        return ONE if z > ZERO else param
+    if code == ELU:
+        return ONE if z > ZERO else param * np.exp(z)
+    if code == SWISH:
+        s = ONE / (ONE + np.exp(-param * z))
+        return s + param * z * s * (ONE - s)
+    return ONE + ZERO * z  # IDENTITY
+
+
+@jit
+def multiply_by_derivative(D, Z, A, code, param, from_z):
+    """D *= g'(Z) elementwise; sigmoid and tanh use A = g(Z) unless ``from_z``.
 
     Not defined for SOFTMAX, whose Jacobian is not diagonal (the output-layer δ of
     costs.py handles it).
     """
     m, n = D.shape
-    if code == SIGMOID:
+    if code == IDENTITY:
+        return
+    if code == SIGMOID and not from_z:
         for i in range(m):
             for j in range(n):
                 a = A[i, j]
                 D[i, j] *= a * (ONE - a)
-    elif code == TANH:
+    elif code == TANH and not from_z:
         for i in range(m):
             for j in range(n):
                 a = A[i, j]
@@ -122,4 +170,16 @@ def multiply_by_derivative(D, Z, A, code):
             for j in range(n):
                 if not Z[i, j] > ZERO:
                     D[i, j] = ZERO
-    # IDENTITY: g' = 1, nothing to do.
+    else:
+        for i in range(m):
+            for j in range(n):
+                D[i, j] *= _prime_from_z(Z[i, j], code, param)
+
+
+@jit
+def scale_columns(A, s):
+    """A[:, j] *= s[j]: applies a dropout mask (s_j = 0 or 1/(1 - p)) to a block of rows."""
+    m, n = A.shape
+    for i in range(m):
+        for j in range(n):
+            A[i, j] *= s[j]

@@ -30,7 +30,7 @@ LOG_LIKELIHOOD = 2
 
 
 @jit
-def output_delta(Z, A, Y, rows, cost, act, D):
+def output_delta(Z, A, Y, rows, cost, act, param, D):
     """D = δ^L for the mini-batch rows; see the module table."""
     m, n = A.shape
     for i in range(m):
@@ -46,7 +46,7 @@ def output_delta(Z, A, Y, rows, cost, act, D):
                 for j in range(n):
                     D[i, j] = A[i, j] * (D[i, j] - dot)
         else:
-            multiply_by_derivative(D, Z, A, act)
+            multiply_by_derivative(D, Z, A, act, param, False)
 
 
 @jit

@@ -13,7 +13,7 @@ from .activations import activate, multiply_by_derivative
 
 
 @jit
-def forward(W, b, A_in, rows, Z, A, act):
+def forward(W, b, A_in, rows, Z, A, act, param):
     """Z[r] = W a_in[r] + b and A[r] = g(Z[r]) for the m = len(rows) samples.
 
     Shapes: W (n_out, n_in), b (n_out,), A_in (N, n_in), rows (m,), Z and A (m, n_out).
@@ -104,12 +104,12 @@ def forward(W, b, A_in, rows, Z, A, act):
             Z[r, j] = s0 + b[j]
             Z[r, j1] = t0 + b[j1]
         r += 1
-    activate(Z, A, act)
+    activate(Z, A, act, param)
 
 
 @jit
-def hidden_delta(W_next, D_next, Z, A, act, D):
-    """δ^l = g'(z^l) ⊙ (W^{l+1})ᵀ δ^{l+1}, one row per sample.
+def hidden_delta(W_next, D_next, Z, A, act, param, from_z, D):
+    """δ^l = g'(z^l) ⊙ (W^{l+1})ᵀ δ^{l+1}, one row per sample (see activations.py for ``from_z``).
 
     Shapes: W_next (n_next, n), D_next (m, n_next), Z, A and D (m, n).
     """
@@ -124,7 +124,7 @@ def hidden_delta(W_next, D_next, Z, A, act, D):
             w = W_next[k]
             for j in range(n):
                 d[j] += c * w[j]
-    multiply_by_derivative(D, Z, A, act)
+    multiply_by_derivative(D, Z, A, act, param, from_z)
 
 
 @jit

@@ -1,19 +1,27 @@
-"""Whole passes over the network: forward, backward, and the epoch loop.
+"""Whole passes over the network: forward, backward, and the epoch loops.
 
 Every function here takes the network as plain arrays:
 
 * ``params``: the flat parameter buffer (all weights layer by layer, then all biases);
 * ``sizes`` (L+1,), ``w_off`` (L,), ``b_off`` (L,): layer sizes and each layer's
   offset of weights and biases in ``params``;
-* ``acts`` (L,): each layer's activation code (activations.py), ``cost``: the cost code;
+* ``acts`` (L,): each layer's activation code (activations.py), ``act_params`` (L,) its
+  α or β in the parameters' dtype, ``cost``: the cost code;
+* ``drop_p`` (L,) float64: each layer's dropout probability (the output layer's is 0) and
+  ``mask``: one multiplier per hidden unit (dropout.py), applied where p > 0;
 * workspaces ``ws_z``, ``ws_a``, ``ws_d``: flat buffers of at least
   m_max × Σ sizes[1:] entries that hold z, a and δ of every layer for one block of rows,
   allocated once by the caller and reused by every mini-batch;
 * ``ident``: ``arange(m_max)``, the row map of the hidden layers' inputs.
 """
+import numpy as np
+
 from ._jit import ONE, jit
+from .activations import scale_columns
 from .costs import output_delta
 from .dense import forward, hidden_delta, weight_gradient
+from .dropout import dropout_mask
+from .optim import optimizer_step
 
 
 @jit
@@ -41,33 +49,55 @@ def _block(ws, sizes, l, m):
 
 
 @jit
-def forward_pass(params, w_off, b_off, sizes, acts, X, rows, ident, ws_z, ws_a):
-    """z and a of every layer for the samples X[rows], into the workspaces."""
-    m = rows.shape[0]
-    forward(layer_weights(params, w_off, sizes, 0), layer_biases(params, b_off, sizes, 0),
-            X, rows, _block(ws_z, sizes, 0, m), _block(ws_a, sizes, 0, m), acts[0])
-    for l in range(1, acts.shape[0]):
-        forward(layer_weights(params, w_off, sizes, l), layer_biases(params, b_off, sizes, l),
-                _block(ws_a, sizes, l - 1, m), ident[:m],
-                _block(ws_z, sizes, l, m), _block(ws_a, sizes, l, m), acts[l])
+def _mask_of(mask, sizes, l):
+    """Hidden layer l's slice of the dropout multipliers."""
+    off = 0
+    for k in range(l):
+        off += sizes[k + 1]
+    return mask[off:off + sizes[l + 1]]
 
 
 @jit
-def backward_pass(params, w_off, b_off, sizes, acts, cost, X, Y, rows, ident,
-                  ws_z, ws_a, ws_d, alpha, beta_w, beta_b, out):
+def forward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, X, rows, ident,
+                 ws_z, ws_a):
+    """z and a of every layer for the samples X[rows], into the workspaces; a hidden
+    layer with dropout stores its masked activations a ⊙ s (what the next layer sees)."""
+    m = rows.shape[0]
+    L = acts.shape[0]
+    for l in range(L):
+        Z = _block(ws_z, sizes, l, m)
+        A = _block(ws_a, sizes, l, m)
+        W = layer_weights(params, w_off, sizes, l)
+        b = layer_biases(params, b_off, sizes, l)
+        if l == 0:
+            forward(W, b, X, rows, Z, A, acts[0], act_params[0])
+        else:
+            forward(W, b, _block(ws_a, sizes, l - 1, m), ident[:m], Z, A, acts[l], act_params[l])
+        if drop_p[l] > 0.0:
+            scale_columns(A, _mask_of(mask, sizes, l))
+
+
+@jit
+def backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y, rows,
+                  ident, ws_z, ws_a, ws_d, alpha, beta_w, beta_b, out):
     """δ of every layer, then out ← β out + α Σ δ a_inᵀ for every layer's weights and biases.
 
     ``out`` is a flat buffer with the layout of ``params``; it may be ``params`` itself
     (the fused update): every δ is computed from the old weights before any is written.
+    With dropout, δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ s ⊙ g'(z^l).
     """
     m = rows.shape[0]
     L = acts.shape[0]
     output_delta(_block(ws_z, sizes, L - 1, m), _block(ws_a, sizes, L - 1, m), Y, rows,
-                 cost, acts[L - 1], _block(ws_d, sizes, L - 1, m))
+                 cost, acts[L - 1], act_params[L - 1], _block(ws_d, sizes, L - 1, m))
     for l in range(L - 2, -1, -1):
+        dropped = drop_p[l] > 0.0
+        D = _block(ws_d, sizes, l, m)
         hidden_delta(layer_weights(params, w_off, sizes, l + 1), _block(ws_d, sizes, l + 1, m),
                      _block(ws_z, sizes, l, m), _block(ws_a, sizes, l, m), acts[l],
-                     _block(ws_d, sizes, l, m))
+                     act_params[l], dropped, D)
+        if dropped:
+            scale_columns(D, _mask_of(mask, sizes, l))
     weight_gradient(_block(ws_d, sizes, 0, m), X, rows, alpha, beta_w, beta_b,
                     layer_weights(out, w_off, sizes, 0), layer_biases(out, b_off, sizes, 0))
     for l in range(1, L):
@@ -77,50 +107,97 @@ def backward_pass(params, w_off, b_off, sizes, acts, cost, X, Y, rows, ident,
 
 
 @jit
-def train_epoch(params, w_off, b_off, sizes, acts, cost, X, Y, order, mini_batch_size,
-                eta, decay, ident, ws_z, ws_a, ws_d, scratch):
-    """One epoch of mini-batch SGD with the book's L2 decay, in one call.
+def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order,
+                mini_batch_size, eta, decay, ident, ws_z, ws_a, ws_d, scratch):
+    """One epoch of the book's mini-batch SGD with L2 decay, fused, in one call.
 
     For k = 0, m, 2m, ... the mini-batch is X[order[k:k+m]] (the last one may be
     shorter, and then uses its own size m'), and every layer is updated in place by
         w ← decay·w − (η/m') Σ_x δ_x a_xᵀ,    b ← b − (η/m') Σ_x δ_x
-    with decay = 1 − ηλ/n. ``scratch`` is a 2-entry array of the parameters' dtype
-    (it casts the per-batch step to that dtype).
+    with decay = 1 − ηλ/n: no gradient buffer, one pass over each layer's weights.
+    ``scratch`` is an array of the parameters' dtype (it casts the per-batch step).
     """
     n = order.shape[0]
+    no_drop = np.zeros(acts.shape[0])
+    no_mask = scratch[:0]
     for start in range(0, n, mini_batch_size):
         stop = min(start + mini_batch_size, n)
         rows = order[start:stop]
-        forward_pass(params, w_off, b_off, sizes, acts, X, rows, ident, ws_z, ws_a)
+        forward_pass(params, w_off, b_off, sizes, acts, act_params, no_drop, no_mask, X, rows,
+                     ident, ws_z, ws_a)
         scratch[0] = -eta / (stop - start)
         scratch[1] = ONE
-        backward_pass(params, w_off, b_off, sizes, acts, cost, X, Y, rows, ident,
-                      ws_z, ws_a, ws_d, scratch[0], decay, scratch[1], params)
+        backward_pass(params, w_off, b_off, sizes, acts, act_params, no_drop, no_mask, cost, X,
+                      Y, rows, ident, ws_z, ws_a, ws_d, scratch[0], decay, scratch[1], params)
 
 
 @jit
-def mean_gradient(params, w_off, b_off, sizes, acts, cost, X, Y, rows, ident,
-                  ws_z, ws_a, ws_d, scratch, grad):
-    """grad ← (1/m) Σ_x ∇C_x over the samples X[rows] (unregularized), layout of params."""
-    forward_pass(params, w_off, b_off, sizes, acts, X, rows, ident, ws_z, ws_a)
+def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order,
+                        mini_batch_size, n_weights, opt_code, hyper, eta, l2, l1, state, step,
+                        drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, coef):
+    """One epoch of mini-batch training with any optimizer, L1/L2 and dropout, in one call.
+
+    Per mini-batch: a fresh dropout mask (dropout.py), the forward pass, the mean gradient
+    of the unregularized cost into ``grad``, then one fused optimizer step (optim.py) with
+    l2 = λ/n and l1 = λ₁/n. ``state`` is (3, n_params) optimizer state; ``step`` a
+    1-entry int64 array holding the optimizer's step count t (updated); ``coef`` a
+    5-entry array of the parameters' dtype (per-step coefficients).
+    """
+    n = order.shape[0]
+    n_batches = (n + mini_batch_size - 1) // mini_batch_size
+    beta1 = np.float64(hyper[1])
+    beta2 = np.float64(hyper[2])
+    b = 0
+    for start in range(0, n, mini_batch_size):
+        stop = min(start + mini_batch_size, n)
+        rows = order[start:stop]
+        if mask.shape[0] > 0:
+            dropout_mask(key, epoch, b, n_batches, sizes, drop_p, mask)
+        forward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, X, rows, ident,
+                     ws_z, ws_a)
+        coef[0] = ONE / (stop - start)
+        coef[1] = 0
+        backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y,
+                      rows, ident, ws_z, ws_a, ws_d, coef[0], coef[1], coef[1], grad)
+        step[0] += 1
+        t = step[0]
+        coef[0] = eta
+        coef[1] = l2
+        coef[2] = l1
+        coef[3] = eta / (1.0 - beta1 ** t) if beta1 < 1.0 else eta
+        coef[4] = np.sqrt(1.0 - beta2 ** t) if beta2 < 1.0 else 1.0
+        optimizer_step(params, grad, n_weights, opt_code, hyper, coef, state[0], state[1],
+                       state[2])
+        b += 1
+
+
+@jit
+def mean_gradient(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y, rows,
+                  ident, ws_z, ws_a, ws_d, scratch, grad):
+    """grad ← (1/m) Σ_x ∇C_x over the samples X[rows] (unregularized), layout of params;
+    with the dropout multipliers ``mask`` applied where drop_p > 0."""
+    forward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, X, rows, ident,
+                 ws_z, ws_a)
     scratch[0] = ONE / rows.shape[0]
     scratch[1] = 0
-    backward_pass(params, w_off, b_off, sizes, acts, cost, X, Y, rows, ident,
-                  ws_z, ws_a, ws_d, scratch[0], scratch[1], scratch[1], grad)
+    backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y, rows,
+                  ident, ws_z, ws_a, ws_d, scratch[0], scratch[1], scratch[1], grad)
 
 
 @jit
-def forward_all(params, w_off, b_off, sizes, acts, X, rows, ident, ws_z, ws_a, Z_out, A_out):
-    """Output-layer z and a for every sample X[rows[i]], in blocks of len(ident) rows.
-
-    Z_out and A_out are (len(rows), sizes[-1]).
-    """
+def forward_all(params, w_off, b_off, sizes, acts, act_params, X, rows, ident, ws_z, ws_a,
+                Z_out, A_out):
+    """Output-layer z and a for every sample X[rows[i]], in blocks of len(ident) rows,
+    with the full network (no dropout). Z_out and A_out are (len(rows), sizes[-1])."""
     L = acts.shape[0]
     chunk = ident.shape[0]
     n = rows.shape[0]
+    no_drop = np.zeros(L)
+    no_mask = Z_out[0, :0]
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         m = stop - start
-        forward_pass(params, w_off, b_off, sizes, acts, X, rows[start:stop], ident, ws_z, ws_a)
+        forward_pass(params, w_off, b_off, sizes, acts, act_params, no_drop, no_mask, X,
+                     rows[start:stop], ident, ws_z, ws_a)
         Z_out[start:stop] = _block(ws_z, sizes, L - 1, m)
         A_out[start:stop] = _block(ws_a, sizes, L - 1, m)

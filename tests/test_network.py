@@ -63,15 +63,17 @@ def test_fit_history_keys_and_lengths(toy):
     X, y = toy
     net = _small_net()
     h = net.fit(X, y, epochs=3, mini_batch_size=7, eta=0.5)
-    assert set(h) == {"epoch", "seconds"}
-    assert h["epoch"] == [0, 1, 2]
+    assert set(h) == {"epoch", "seconds", "eta", "stopped"}
+    assert h["epoch"] == [0, 1, 2] and h["eta"] == [0.5] * 3 and h["stopped"] is None
     assert len(h["seconds"]) == 3 and all(s >= 0 for s in h["seconds"])
 
     h = net.fit(X, y, epochs=4, mini_batch_size=7, eta=0.5, lmbda=0.1,
                 evaluation_data=(X[:10], y[:10]), monitor_training=True)
-    assert set(h) == {"epoch", "seconds", "training_cost", "training_accuracy",
-                      "evaluation_cost", "evaluation_accuracy"}
-    assert all(len(v) == 4 for v in h.values()), {k: len(v) for k, v in h.items()}
+    assert set(h) == {"epoch", "seconds", "eta", "training_cost", "training_accuracy",
+                      "evaluation_cost", "evaluation_accuracy", "stopped", "best_epoch"}
+    assert all(len(v) == 4 for v in h.values() if isinstance(v, list)), \
+        {k: v for k, v in h.items()}
+    assert h["best_epoch"] == int(np.argmax(h["evaluation_accuracy"]))
     for key in ("training_accuracy", "evaluation_accuracy"):
         assert all(0.0 <= a <= 1.0 for a in h[key]), h[key]
     for key in ("training_cost", "evaluation_cost"):
@@ -351,10 +353,10 @@ def test_train_epoch_rejects_bad_order():
 
 
 BAD_NETWORK = [
-    ("unknown hidden", dict(hidden_activation="swish"), r"hidden_activation='swish' is not a known"),
+    ("unknown hidden", dict(hidden_activation="mish"), r"hidden_activation='mish' is not a known"),
     ("softmax hidden", dict(hidden_activation="softmax"), r"hidden_activation='softmax'"),
     ("hidden list length", dict(hidden_activation=["relu", "tanh"]),
-     r"hidden_activation=\['relu', 'tanh'\] has 2 names.*\(1\)"),
+     r"hidden_activation=\['relu', 'tanh'\] has 2 entries.*\(1\)"),
     ("unknown output", dict(output_activation="gelu"), r"output_activation='gelu' is not a known"),
     ("unknown cost", dict(cost="hinge"), r"cost='hinge' is not a known cost"),
     ("cross_entropy softmax", dict(cost="cross_entropy", output_activation="softmax"),
@@ -368,7 +370,7 @@ BAD_NETWORK = [
     ("sizes int", dict(sizes=5), r"sizes=5 must be a sequence"),
     ("dtype int32", dict(dtype="int32"), r"dtype='int32' is not supported"),
     ("dtype float16", dict(dtype=np.float16), r"dtype=.*float16.* is not supported"),
-    ("initializer", dict(initializer="xavier"), r"initializer='xavier' is not known"),
+    ("initializer", dict(initializer="xavier"), r"initializer='xavier' is invalid"),
 ]
 
 

@@ -139,3 +139,28 @@ def test_wheel_installs_and_runs_in_a_venv(wheel, tmp_path):
     fit = [line for line in out.splitlines() if line.startswith("FIT ")]
     assert fit and fit[0].split()[1] == "2" and fit[0].split()[3] == "True", out
     assert float(fit[0].split()[2]) > 0
+
+
+def test_stale_kernel_cache_is_dropped_when_a_kernel_source_changes():
+    """Numba's cache tracks a kernel's own file only; fastnn stamps all kernel sources."""
+    import fastnn.kernels as kernels
+    from fastnn.kernels import epoch
+
+    folder = epoch.train_epoch._cache._cache_path
+    stamp = os.path.join(folder, "fastnn-kernels.sha256")
+    stale = os.path.join(folder, "optim.optimizer_step-1.py311.stale-test.nbi")
+    foreign = os.path.join(folder, "someone_else.f-1.py311.nbi")
+    kernels._invalidate_stale_cache()
+    good = open(stamp).read()
+    for path in (stale, foreign):
+        with open(path, "w") as f:
+            f.write("pretend compiled code")
+    kernels._invalidate_stale_cache()  # digest unchanged: the cache is kept
+    assert os.path.exists(stale)
+    with open(stamp, "w") as f:
+        f.write("digest of older kernel sources")
+    kernels._invalidate_stale_cache()  # sources changed: fastnn's cached kernels go
+    assert not os.path.exists(stale)
+    assert os.path.exists(foreign)  # files of other modules are left alone
+    os.unlink(foreign)
+    assert open(stamp).read() == good

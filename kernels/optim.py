@@ -1,0 +1,116 @@
+"""Fused optimizer steps: one pass over the flat parameter buffer per mini-batch.
+
+``params`` holds every layer's weights (the first ``n_weights`` entries) then the biases;
+``grad`` is the mean gradient of the unregularized cost over the mini-batch, same layout.
+Each step first forms the regularized gradient, on weights only (biases never):
+
+    g = ∇C₀ + (λ/n) w + (λ₁/n) sgn(w)         (sgn(0) = 0: no L1 pull at w = 0)
+
+which is PyTorch's weight-decay convention (weight_decay = λ/n added to the gradient) and,
+for plain SGD, exactly the book's w ← (1 − ηλ/n) w − (η/m) Σ∇C_x − (ηλ₁/n) sgn(w).
+Then, per entry, with state arrays s1, s2, s3 of the buffer's shape starting at 0 and the
+step count t starting at 1:
+
+==========  ===========================================================================
+SGD         θ ← θ − η g
+MOMENTUM    v ← μ v − η g;  θ ← θ + v                     (the seeds' form; s1 = v)
+NESTEROV    v ← μ v − η g;  θ ← θ + μ v − η g             (s1 = v)
+ADAGRAD     G ← G + g²;  θ ← θ − η g / (√G + ε)           (PyTorch Adagrad; s1 = G)
+RMSPROP     r ← α r + (1 − α) g²;  θ ← θ − η g / (√r + ε) (PyTorch RMSprop; s1 = r)
+ADAM        m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
+            θ ← θ − (η / (1 − β₁ᵗ)) m / (√v / √(1 − β₂ᵗ) + ε)
+            with AMSGrad, v_max ← max(v_max, v) replaces v in the step, as PyTorch's
+            implementation does (s1 = m, s2 = v, s3 = v_max)
+==========  ===========================================================================
+
+With constant η, the seeds' momentum equals PyTorch's b ← μ b + g, θ ← θ − η b (v = −η b).
+``hyper`` is (μ, β₁, β₂, ε, α, amsgrad) in the parameters' dtype; ``coef`` is the
+per-step (η, λ/n, λ₁/n, η/(1 − β₁ᵗ), √(1 − β₂ᵗ)) in the parameters' dtype.
+"""
+import numpy as np
+
+from ._jit import ONE, ZERO, jit
+
+SGD = 0
+MOMENTUM = 1
+NESTEROV = 2
+ADAGRAD = 3
+RMSPROP = 4
+ADAM = 5
+
+
+@jit
+def regularize(params, grad, n_weights, l2, l1):
+    """grad[:n_weights] += (λ/n) w + (λ₁/n) sgn(w), in one pass (sgn(0) = 0)."""
+    if l1 == ZERO:
+        if l2 != ZERO:
+            for i in range(n_weights):
+                grad[i] += l2 * params[i]
+        return
+    for i in range(n_weights):
+        w = params[i]
+        sign = (ONE if w > ZERO else ZERO) - (ONE if w < ZERO else ZERO)
+        grad[i] += l2 * w + l1 * sign
+
+
+@jit
+def optimizer_step(params, grad, n_weights, code, hyper, coef, s1, s2, s3):
+    """One step of optimizer ``code`` over the flat buffer (see the module table).
+    ``grad`` is overwritten by the regularized gradient."""
+    eta = coef[0]
+    regularize(params, grad, n_weights, coef[1], coef[2])
+    mu = hyper[0]
+    n = params.shape[0]
+    if code == SGD:
+        for i in range(n):
+            params[i] -= eta * grad[i]
+    elif code == MOMENTUM:
+        for i in range(n):
+            v = mu * s1[i] - eta * grad[i]
+            s1[i] = v
+            params[i] += v
+    elif code == NESTEROV:
+        for i in range(n):
+            g = grad[i]
+            v = mu * s1[i] - eta * g
+            s1[i] = v
+            params[i] += mu * v - eta * g
+    elif code == ADAGRAD:
+        eps = hyper[3]
+        for i in range(n):
+            g = grad[i]
+            G = s1[i] + g * g
+            s1[i] = G
+            params[i] -= eta * g / (np.sqrt(G) + eps)
+    elif code == RMSPROP:
+        eps = hyper[3]
+        alpha = hyper[4]
+        for i in range(n):
+            g = grad[i]
+            r = alpha * s1[i] + (ONE - alpha) * g * g
+            s1[i] = r
+            params[i] -= eta * g / (np.sqrt(r) + eps)
+    elif code == ADAM:
+        beta1 = hyper[1]
+        beta2 = hyper[2]
+        eps = hyper[3]
+        step = coef[3]
+        bc2_sqrt = coef[4]
+        if hyper[5] != ZERO:  # AMSGrad
+            for i in range(n):
+                g = grad[i]
+                mi = beta1 * s1[i] + (ONE - beta1) * g
+                vi = beta2 * s2[i] + (ONE - beta2) * g * g
+                s1[i] = mi
+                s2[i] = vi
+                vmax = max(s3[i], vi)
+                s3[i] = vmax
+                params[i] -= step * mi / (np.sqrt(vmax) / bc2_sqrt + eps)
+        else:
+            for i in range(n):
+                g = grad[i]
+                mi = beta1 * s1[i] + (ONE - beta1) * g
+                vi = beta2 * s2[i] + (ONE - beta2) * g * g
+                s1[i] = mi
+                s2[i] = vi
+                params[i] -= step * mi / (np.sqrt(vi) / bc2_sqrt + eps)
