@@ -8,6 +8,7 @@ import numpy as np
 
 from .kernels import dropout as _dropout
 from .kernels import epoch as _epoch
+from .kernels import optim as _optim
 from .kernels import update as _update
 from .kernels.costs import cost_sum
 from .kernels.dropout import splitmix64 as _splitmix64
@@ -111,6 +112,15 @@ class Engine:
             self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers, state.step,
             np.asarray(dropout, dtype=np.float64), key, int(epoch), ident, ws_z, ws_a, ws_d,
             mask, state.grad, np.zeros(5, self.dtype))
+
+    def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
+        """One optimizer step on ``params`` from the mean gradient ``grad`` (overwritten by
+        the regularized one), as the epoch loop takes it after every mini-batch."""
+        opt = state.optimizer
+        _optim.apply_step(params, grad, self.n_weights, opt.code,
+                          np.asarray(opt.hyper(), dtype=self.dtype), self.dtype(eta),
+                          self.dtype(lmbda_over_n), self.dtype(l1_over_n), state.buffers,
+                          state.step, np.zeros(5, self.dtype))
 
     def mean_gradient(self, params, X, Y, rows=None, mask=None, dropout=None):
         """Flat mean gradient (1/m) Σ ∇C_x over X[rows] (all rows when None), unregularized;

@@ -137,13 +137,22 @@ class Network(object):
             monitor_evaluation_cost=False,
             monitor_evaluation_accuracy=False,
             monitor_training_cost=False,
-            monitor_training_accuracy=False):
+            monitor_training_accuracy=False,
+            early_stopping_n=0, restore_best=False, schedule=None, l1=0.0, optimizer=None,
+            dropout=None, augment=None):
         """Train by mini-batch stochastic gradient descent, as in the book.
 
         ``training_data`` is a list of pairs ``(x, y)`` (``x`` a column, ``y`` a one-hot
         column); ``evaluation_data`` a list of pairs ``(x, label)``. Returns the four
         per-epoch lists ``(evaluation_cost, evaluation_accuracy, training_cost,
         training_accuracy)``; a list stays empty when its flag is off.
+
+        Extras beyond the book, all off by default (then SGD behaves exactly as the book's):
+        ``early_stopping_n`` stops after that many epochs without a better evaluation
+        accuracy (needs ``monitor_evaluation_accuracy``) and ``restore_best`` then keeps the
+        best epoch's weights; ``schedule`` is a ``fastnn.schedules`` object (e.g.
+        ``HalveOnPlateau()``, the seeds' halving of η); ``l1``, ``optimizer``, ``dropout``
+        and ``augment`` are as in ``fastnn.Network.fit``.
         """
         training_data = list(training_data)
         n = len(training_data)
@@ -162,17 +171,47 @@ class Network(object):
                              f"pairs")
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
+        early_stopping_n = 0 if not early_stopping_n else _checks.check_positive(
+            "early_stopping_n", early_stopping_n, integer=True)
+        watches = [name for name, on in (("early_stopping_n", early_stopping_n),
+                                         ("restore_best", restore_best),
+                                         ("schedule", getattr(schedule, "needs_validation", 0)))
+                   if on]
+        if watches and not monitor_evaluation_accuracy:
+            raise ValueError(f"{watches[0]} watches the evaluation accuracy; pass "
+                             f"evaluation_data and monitor_evaluation_accuracy=True")
+        extras = bool(l1 or optimizer is not None or dropout is not None or augment is not None)
+        if extras and self.cost not in _ENGINE_COSTS:
+            raise ValueError("l1, optimizer, dropout and augment need one of network2's costs "
+                             "(QuadraticCost or CrossEntropyCost)")
+        if schedule is not None:
+            schedule.start(eta)
+        best = (-1, None)
 
         engine = self._uses_engine()
         if engine:
             X, Y = _inputs(training_data, self.sizes[0]), _targets(training_data, self.sizes[-1])
             net = self._engine()
+            if extras:
+                from .optim import get_optimizer
+                from ._engine import OptimizerState
+                opt = get_optimizer(optimizer)
+                state = OptimizerState(opt, net._engine.n_params, net.dtype)
+                drop = net._dropout(dropout)
+                l1 = _checks.check_non_negative("l1", l1)
+                dropout_seed = int(np.random.randint(0, 2 ** 62))
         if evaluation_data and engine:
             X_eval = _inputs(evaluation_data, self.sizes[0])
         order = list(range(n))
         for j in range(epochs):
             random.shuffle(order)  # the same permutation random.shuffle(training_data) makes
-            if engine:
+            if engine and extras:
+                X_epoch = X if augment is None else net._augmented(augment, X, j)
+                net._epoch(X_epoch, Y, np.array(order, dtype=np.int64), mini_batch_size, eta,
+                           lmbda, epoch=j, l1=l1, optimizer=opt, state=state, dropout=drop,
+                           dropout_seed=dropout_seed)
+                self._store(net)
+            elif engine:
                 net._epoch(X, Y, np.array(order, dtype=np.int64), mini_batch_size, eta, lmbda,
                            epoch=j)
                 self._store(net)
@@ -202,7 +241,21 @@ class Network(object):
                     accuracy = self.accuracy(evaluation_data)
                 evaluation_accuracy.append(accuracy)
                 print("Accuracy on evaluation data: {} / {}".format(accuracy, n_data))
+                if accuracy > best[0]:
+                    best = (accuracy, j, ([w.copy() for w in self.weights],
+                                          [b.copy() for b in self.biases]) if restore_best else None)
             print()
+            if early_stopping_n and j - best[1] >= early_stopping_n:
+                print("Early stopping: no better accuracy in the last {} epochs".format(
+                    early_stopping_n))
+                break
+            if schedule is not None:
+                eta = schedule.after_epoch(j, {"evaluation_accuracy": evaluation_accuracy})
+                if eta is None:
+                    print("Schedule: the learning rate fell to its minimum; training stopped")
+                    break
+        if restore_best and best[2] is not None:
+            self.weights, self.biases = best[2]
         return evaluation_cost, evaluation_accuracy, training_cost, training_accuracy
 
     def update_mini_batch(self, mini_batch, eta, lmbda, n):

@@ -21,7 +21,7 @@ from .activations import scale_columns
 from .costs import output_delta
 from .dense import forward, hidden_delta, weight_gradient
 from .dropout import dropout_mask
-from .optim import optimizer_step
+from .optim import apply_step
 
 
 @jit
@@ -145,8 +145,6 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
     """
     n = order.shape[0]
     n_batches = (n + mini_batch_size - 1) // mini_batch_size
-    beta1 = np.float64(hyper[1])
-    beta2 = np.float64(hyper[2])
     b = 0
     for start in range(0, n, mini_batch_size):
         stop = min(start + mini_batch_size, n)
@@ -159,15 +157,7 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
         coef[1] = 0
         backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y,
                       rows, ident, ws_z, ws_a, ws_d, coef[0], coef[1], coef[1], grad)
-        step[0] += 1
-        t = step[0]
-        coef[0] = eta
-        coef[1] = l2
-        coef[2] = l1
-        coef[3] = eta / (1.0 - beta1 ** t) if beta1 < 1.0 else eta
-        coef[4] = np.sqrt(1.0 - beta2 ** t) if beta2 < 1.0 else 1.0
-        optimizer_step(params, grad, n_weights, opt_code, hyper, coef, state[0], state[1],
-                       state[2])
+        apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step, coef)
         b += 1
 
 

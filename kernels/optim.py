@@ -114,3 +114,19 @@ def optimizer_step(params, grad, n_weights, code, hyper, coef, s1, s2, s3):
                 s1[i] = mi
                 s2[i] = vi
                 params[i] -= step * mi / (np.sqrt(vi) / bc2_sqrt + eps)
+
+
+@jit
+def apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step, coef):
+    """Count the step (``step[0]`` += 1), form this step's coefficients into ``coef`` and
+    apply ``optimizer_step``; ``state`` is (3, n_params), ``coef`` 5 entries of the dtype."""
+    step[0] += 1
+    t = step[0]
+    beta1 = np.float64(hyper[1])
+    beta2 = np.float64(hyper[2])
+    coef[0] = eta
+    coef[1] = l2
+    coef[2] = l1
+    coef[3] = eta / (1.0 - beta1 ** t) if beta1 < 1.0 else eta
+    coef[4] = np.sqrt(1.0 - beta2 ** t) if beta2 < 1.0 else 1.0
+    optimizer_step(params, grad, n_weights, code, hyper, coef, state[0], state[1], state[2])
