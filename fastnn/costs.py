@@ -15,7 +15,7 @@ COSTS = {
 
 #: cost name -> output activations it may be paired with
 VALID_OUTPUTS = {
-    "quadratic": ("sigmoid", "tanh", "relu", "identity", "softmax"),
+    "quadratic": ("sigmoid", "tanh", "relu", "identity", "softmax", "leaky_relu", "elu", "swish"),
     "cross_entropy": ("sigmoid",),
     "log_likelihood": ("softmax",),
 }
