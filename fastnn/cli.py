@@ -13,7 +13,9 @@ import numpy as np
 from . import __version__, _checks
 from ._io import ModelFileError
 from .data import DataError, load_dataset
+from .augment import Augmenter
 from .network import Network, TrainingDiverged
+from .schedules import HalveOnPlateau
 
 
 def _sizes(text):
@@ -47,12 +49,31 @@ def _parser():
     train.add_argument("--cost", default="cross_entropy",
                        choices=["cross_entropy", "log_likelihood", "quadratic"], help="cost function")
     train.add_argument("--hidden-activation", default="sigmoid",
-                       choices=["sigmoid", "tanh", "relu", "identity"], help="hidden layers' activation")
+                       choices=["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu",
+                                "swish"],
+                       help="hidden layers' activation (leaky_relu α 0.01, elu α 1, swish β 1)")
     train.add_argument("--output-activation", default=None,
                        choices=["sigmoid", "tanh", "relu", "identity", "softmax"],
                        help="output activation (default: softmax for log_likelihood, else sigmoid)")
-    train.add_argument("--initializer", default="default", choices=["default", "large"],
-                       help="weights N(0, 1/n_in) (default) or N(0, 1) (large)")
+    train.add_argument("--initializer", default="default",
+                       choices=["default", "large", "glorot", "he"],
+                       help="weights N(0, 1/n_in) (default), N(0, 1) (large), "
+                            "N(0, 2/(n_in+n_out)) (glorot) or N(0, 2/n_in) (he)")
+    train.add_argument("--optimizer", default="sgd",
+                       choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
+                                "amsgrad"], help="update rule (PyTorch's defaults; see fastnn.optim)")
+    train.add_argument("--l1", type=float, default=0.0, help="L1 regularization strength")
+    train.add_argument("--dropout", type=float, default=0.0,
+                       help="probability of dropping each hidden unit per mini-batch")
+    train.add_argument("--early-stopping", type=int, default=None, metavar="N",
+                       help="stop after N epochs without a better validation accuracy, and "
+                            "keep the best epoch's parameters")
+    train.add_argument("--halve-eta", type=int, default=None, metavar="N",
+                       help="the seeds' schedule: halve eta after N epochs without a better "
+                            "validation accuracy; stop when it reaches eta/1024")
+    train.add_argument("--augment", action="store_true",
+                       help="train each epoch on randomly rotated (±10°), shifted (±2 px) and "
+                            "skewed copies of the images")
     train.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                        help="float32 for speed, float64 for exactness")
     train.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling")
@@ -71,6 +92,12 @@ def _train(args):
     _checks.check_positive("--mini-batch-size", args.mini_batch_size, integer=True)
     _checks.check_positive("--eta", args.eta)
     _checks.check_non_negative("--lmbda", args.lmbda)
+    _checks.check_non_negative("--l1", args.l1)
+    if not 0 <= args.dropout < 1:
+        raise ValueError(f"--dropout={args.dropout} is invalid; expected a probability in [0, 1)")
+    for name in ("early_stopping", "halve_eta"):
+        if getattr(args, name) is not None:
+            _checks.check_positive("--" + name.replace("_", "-"), getattr(args, name), integer=True)
     output_activation = args.output_activation or (
         "softmax" if args.cost == "log_likelihood" else "sigmoid")
     net = Network(args.sizes, args.hidden_activation, output_activation, args.cost,
@@ -85,9 +112,19 @@ def _train(args):
             f"{history['evaluation_accuracy'][-1]:.4f}, {history['seconds'][-1]:.3f} s")
 
     start = time.perf_counter()
+    extras = {}
+    if args.early_stopping is not None:
+        extras.update(early_stopping=args.early_stopping, restore_best=True)
+    if args.halve_eta is not None:
+        extras["schedule"] = HalveOnPlateau(patience=args.halve_eta)
+    if args.augment:
+        extras["augment"] = Augmenter(rotation=10, translation=2, skew=0.1, seed=args.seed)
     history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
                       eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
-                      callback=progress)
+                      callback=progress, optimizer=args.optimizer, l1=args.l1,
+                      dropout=args.dropout or None, **extras)
+    if history["stopped"]:
+        say(f"stopped after epoch {history['epoch'][-1] + 1}: {history['stopped']}")
     total = time.perf_counter() - start
     test = net.evaluate(X_test, y_test)
     net.save(args.output)

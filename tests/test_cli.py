@@ -48,6 +48,9 @@ def test_train_on_the_sample_saves_a_model_that_reproduces_the_accuracy(tmp_path
     (["--sizes", "100,10"], "expected (n_samples, 100)"),
     (["--cost", "cross_entropy", "--output-activation", "softmax"], "cannot be paired"),
     (["--data", "/no/such/folder"], "/no/such/folder"),
+    (["--dropout", "1.5"], "--dropout=1.5 is invalid"),
+    (["--early-stopping", "0"], "--early-stopping=0 is invalid"),
+    (["--l1", "-2"], "--l1=-2.0 is invalid"),
 ])
 def test_bad_arguments_fail_with_one_clear_line(tmp_path, args, message):
     out = run_cli("train", "--data", SAMPLE, "--epochs", "1", *args, cwd=tmp_path)
@@ -91,3 +94,15 @@ def test_one_epoch_of_the_books_network_on_full_fashion_mnist(seed):
     accuracy = net.evaluate(X_test, y_test)["accuracy"]
     assert accuracy >= 0.78, f"seed {seed}: test accuracy {accuracy:.4f} after one epoch"
     assert np.isfinite(net.params).all()
+
+
+def test_train_with_the_chapter_3_techniques(tmp_path):
+    out = run_cli("train", "--data", SAMPLE, "--epochs", "30", "--optimizer", "adam", "--eta",
+                  "0.002", "--dropout", "0.2", "--l1", "0.5", "--hidden-activation", "swish",
+                  "--initializer", "glorot", "--augment", "--halve-eta", "1",
+                  "--early-stopping", "2", "--output", "m.npz", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "stopped after epoch" in out.stdout
+    net = fastnn.load(tmp_path / "m.npz")
+    assert net.activations[0] == ("swish", 1.0) and net.initializers == ("glorot", "glorot")
+    assert float(out.stdout.strip().splitlines()[-1].split()[2]) > 0.6
