@@ -147,18 +147,21 @@ class Network:
                 or order.min() < 0 or order.max() >= X.shape[0]:
             raise ValueError(f"order must be a non-empty 1-D array of row indices in "
                              f"0..{X.shape[0] - 1}; got {order!r}")
-        m = _checks.check_positive("mini_batch_size", mini_batch_size, integer=True)
-        eta = _checks.check_positive("eta", eta)
-        lmbda = _checks.check_non_negative("lmbda", lmbda)
-        l1 = _checks.check_non_negative("l1", l1)
-        optimizer = get_optimizer(optimizer)
-        drop = self._dropout(dropout)
+        m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
+            mini_batch_size, eta, lmbda, l1, optimizer, dropout)
         if state is None:
             state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
         self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch,
                     l1=l1, optimizer=optimizer, state=state, dropout=drop,
                     dropout_seed=dropout_seed)
         return state
+
+    def _training_arguments(self, mini_batch_size, eta, lmbda, l1, optimizer, dropout):
+        """The checked (m, η, λ, λ₁, optimizer, per-layer dropout) shared by fit and train_epoch."""
+        return (_checks.check_positive("mini_batch_size", mini_batch_size, integer=True),
+                _checks.check_positive("eta", eta), _checks.check_non_negative("lmbda", lmbda),
+                _checks.check_non_negative("l1", l1), get_optimizer(optimizer),
+                self._dropout(dropout))
 
     def _dropout(self, dropout):
         """Per-layer dropout probabilities (float64, output 0) from a float or a per-hidden list."""
@@ -265,12 +268,8 @@ class Network:
         """
         X, Y, labels = self._prepare("X", X, y)
         epochs = _checks.check_positive("epochs", epochs, integer=True)
-        m = _checks.check_positive("mini_batch_size", mini_batch_size, integer=True)
-        eta = _checks.check_positive("eta", eta)
-        lmbda = _checks.check_non_negative("lmbda", lmbda)
-        l1 = _checks.check_non_negative("l1", l1)
-        optimizer = get_optimizer(optimizer)
-        drop = self._dropout(dropout)
+        m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
+            mini_batch_size, eta, lmbda, l1, optimizer, dropout)
         if evaluation_data is not None:
             try:
                 X_eval, y_eval = evaluation_data
