@@ -7,7 +7,7 @@ Used by ``bench/test_bench_epoch.py`` (pytest-benchmark) and ``bench/run_ratios.
   cross-entropy, eta = 0.5, lambda = 0 -- over 50,000 Fashion-MNIST training images, for
   config A [784, 30, 10] and config B [784, 100, 10];
 * by the engine (``Network._engine.train_epoch``, float32 and float64), the NumPy matrix
-  version (``numpy_matrix.NumpyMatrixNetwork``, float32 and float64) and the naive
+  version (``fastnn.baselines.NumpyMatrixNetwork``, float32 and float64) and the naive
   per-sample reference (``fastnn.reference.ReferenceNetwork``, float64). The reference is
   timed on a 5,000-sample subset and its time is scaled to 50,000 samples (x10): it
   does the same work for every sample, so its time is linear in the sample count.
@@ -31,7 +31,7 @@ import numpy as np
 import fastnn
 from fastnn.data import load_dataset
 from fastnn.reference import ReferenceNetwork
-from numpy_matrix import NumpyMatrixNetwork
+from fastnn.baselines import NumpyMatrixNetwork
 
 CONFIGS = {"A": [784, 30, 10], "B": [784, 100, 10]}
 IMPLS = ("engine", "numpy", "reference")

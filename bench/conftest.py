@@ -1,5 +1,5 @@
 import os, sys  # noqa: E401
-# bench/ is not a package: make its modules (numpy_matrix, ...) importable by name.
+# bench/ is not a package: make its modules (benchlib, ...) importable by name.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pytest  # noqa: E402

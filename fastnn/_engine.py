@@ -4,6 +4,9 @@ An ``Engine`` knows a network's shape (sizes, per-layer activation codes, cost c
 dtype) and calls the kernels on a flat parameter buffer. It holds no parameters itself,
 so one engine serves any buffer of its layout (the network's, a checkpoint's, a copy).
 """
+import os
+import time
+
 import numpy as np
 
 from .kernels import dropout as _dropout
@@ -89,9 +92,11 @@ class Engine:
         m = min(int(mini_batch_size), order.shape[0])
         ident, ws_z, ws_a, ws_d = self._workspace(m)
         decay = self.dtype(1.0 - eta * lmbda / n)
+        start = time.perf_counter()
         _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts,
                            self.act_params, self.cost, X, Y, order, m, self.dtype(eta), decay,
                            ident, ws_z, ws_a, ws_d, self._scratch)
+        _test_slowdown(start)
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
                             optimizer, state, dropout, seed, epoch):
@@ -105,6 +110,7 @@ class Engine:
         ident, ws_z, ws_a, ws_d = self._workspace(m)
         mask = np.empty(self.n_hidden_units if np.any(dropout > 0) else 0, self.dtype)
         key = np.uint64(_splitmix64(np.uint64(seed)))
+        start = time.perf_counter()
         _epoch.train_epoch_general(
             params, self.w_off, self.b_off, self.sizes, self.acts, self.act_params, self.cost,
             X, Y, order, m, self.n_weights, optimizer.code,
@@ -112,6 +118,7 @@ class Engine:
             self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers, state.step,
             np.asarray(dropout, dtype=np.float64), key, int(epoch), ident, ws_z, ws_a, ws_d,
             mask, state.grad, np.zeros(5, self.dtype))
+        _test_slowdown(start)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
         """One optimizer step on ``params`` from the mean gradient ``grad`` (overwritten by
@@ -175,6 +182,14 @@ class Engine:
             w = params[:self.n_weights].astype(np.float64)
             cost += 0.5 * (lmbda / n) * float(w @ w)
         return float(cost)
+
+
+def _test_slowdown(start):
+    """Test-only: with FASTNN_TEST_SLOWDOWN=f set, an epoch takes f times as long (by
+    sleeping), so tests can show that the benchmark gate catches a slower engine."""
+    factor = os.environ.get("FASTNN_TEST_SLOWDOWN")
+    if factor:
+        time.sleep(max(float(factor) - 1.0, 0.0) * (time.perf_counter() - start))
 
 
 class OptimizerState:

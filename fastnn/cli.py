@@ -82,7 +82,57 @@ def _parser():
     train.add_argument("--output", default="fastnn-model.npz", help="where to save the model")
     train.add_argument("--history", default=None, help="also write the per-epoch history as JSON")
     train.add_argument("--quiet", action="store_true", help="print only the final summary")
+    bench = commands.add_parser(
+        "bench", help="time the engine against the NumPy matrix version; optionally gate",
+        description="Time one epoch of the engine and of the NumPy matrix version on configs "
+                    "A [784,30,10], B [784,100,10] (mini-batch 10) and C [784,1024,1024,10] "
+                    "(mini-batch 128), interleaved, and print the medians and their ratio. "
+                    "With --gate BASELINE, exit 1 when a ratio fell by more than the "
+                    "tolerance below the baseline's.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    bench.add_argument("--configs", default="A,B", help="comma-separated configs (A, B, C)")
+    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    bench.add_argument("--threads", type=int, default=1, help="engine and BLAS threads")
+    bench.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation")
+    bench.add_argument("--samples", type=int, default=10000, help="samples per timed epoch")
+    bench.add_argument("--json", default=None, help="write the result as JSON to this path")
+    bench.add_argument("--gate", default=None, metavar="BASELINE",
+                       help="compare the ratios with this baseline file; exit 1 on a drop")
+    bench.add_argument("--tolerance", type=float, default=0.25,
+                       help="allowed relative drop of a ratio below the baseline's")
+    bench.add_argument("--write-baseline", default=None, metavar="PATH",
+                       help="write the measured ratios as a new baseline file")
     return parser
+
+
+def _bench(args):
+    from . import bench
+
+    if not 0 < args.tolerance < 1:
+        raise ValueError(f"--tolerance={args.tolerance} is invalid; expected a number in (0, 1)")
+    baseline = bench.load_baseline(args.gate) if args.gate else None
+    result = bench.measure(configs=[c.strip() for c in args.configs.split(",") if c.strip()],
+                           dtype=args.dtype, repeats=args.repeats, n_samples=args.samples,
+                           threads=args.threads)
+    print(bench.format_table(result), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if args.write_baseline:
+        record = {"configs": {k: {"ratio": round(v["ratio"], 3)}
+                              for k, v in result["configs"].items()},
+                  "measured": {k: v for k, v in result.items() if k != "configs"}}
+        with open(args.write_baseline, "w") as f:
+            json.dump(record, f, indent=1)
+        print(f"baseline written to {args.write_baseline}")
+    if baseline is not None:
+        failures = bench.gate(result, baseline, args.tolerance)
+        for line in failures:
+            print(f"FAIL {line}")
+        if failures:
+            return 1
+        print(f"gate passed: every ratio within {args.tolerance:.0%} of {args.gate}")
+    return 0
 
 
 def _train(args):
@@ -149,7 +199,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return _train(args)
+        return _bench(args) if args.command == "bench" else _train(args)
     except (ValueError, DataError, ModelFileError, TrainingDiverged, OSError) as exc:
         print(f"fastnn: error: {exc}", file=sys.stderr)
         return 2

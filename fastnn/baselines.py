@@ -1,5 +1,7 @@
 """The "NumPy matrix" benchmark baseline: one matrix product per layer per mini-batch.
 
+Used by ``fastnn bench`` and its regression gate, and by bench/; imports only NumPy.
+
 Samples are rows: a mini-batch is X of shape (m, n_in), so a layer computes
 Z = A_prev @ W.T + b with W of shape (n_out, n_in) and b of shape (n_out,). The supported
 pairs are sigmoid + cross_entropy and softmax + log_likelihood, for which the output delta

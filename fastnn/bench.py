@@ -1,0 +1,163 @@
+"""``fastnn bench``: a quick speed table, and a regression gate for noisy CI machines.
+
+Absolute seconds on a shared CI machine move by 10-30% from run to run; the ratio of two
+implementations timed in the same run, interleaved, moves far less. So the gate times one
+epoch of the engine and of the NumPy matrix version (``fastnn.baselines``) on the same
+data, alternating them, and compares the ratio NumPy/engine with the one recorded in a
+baseline file: a drop of more than the tolerance (default 25%) fails.
+
+Configurations (the design's anchors), float32 by default, one thread by default:
+
+* A: [784, 30, 10] sigmoid, cross-entropy, mini-batch 10
+* B: [784, 100, 10] sigmoid, cross-entropy, mini-batch 10
+* C: [784, 1024, 1024, 10] ReLU, softmax + log-likelihood, mini-batch 128
+
+Data are uniform random pixels (the timing does not depend on their values), so the gate
+runs anywhere, with or without a dataset installed.
+"""
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+from . import _checks
+from .baselines import NumpyMatrixNetwork
+from .network import Network
+
+CONFIGS = {
+    "A": dict(sizes=[784, 30, 10], hidden="sigmoid", output="sigmoid", cost="cross_entropy",
+              mini_batch_size=10),
+    "B": dict(sizes=[784, 100, 10], hidden="sigmoid", output="sigmoid", cost="cross_entropy",
+              mini_batch_size=10),
+    "C": dict(sizes=[784, 1024, 1024, 10], hidden="relu", output="softmax",
+              cost="log_likelihood", mini_batch_size=128),
+}
+
+#: a test-only switch: the engine's epochs take this many times as long (the gate must fail)
+SLOWDOWN_VARIABLE = "FASTNN_TEST_SLOWDOWN"
+
+
+def _limit_blas_threads(threads):
+    """Limit BLAS threads through threadpoolctl when installed; returns (limiter, info)."""
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        return None, "BLAS threads not limited (install fastnn[bench] for threadpoolctl)"
+    limiter = threadpool_limits(threads)
+    blas = [f"{i.get('internal_api')} {i.get('num_threads')} thread(s) "
+            f"({i.get('architecture', '?')})" for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+    return limiter, ", ".join(blas) or "no BLAS found"
+
+
+def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, threads=1,
+            seed=0):
+    """Seconds per 50,000-sample epoch of the engine and the NumPy matrix version.
+
+    Each repeat times one epoch of every implementation of every config, in an order
+    rotated from repeat to repeat; the medians are reported with their ratio.
+    """
+    import numba
+
+    repeats = _checks.check_positive("repeats", repeats, integer=True)
+    n_samples = _checks.check_positive("n_samples", n_samples, integer=True)
+    threads = _checks.check_positive("threads", threads, integer=True)
+    dtype = _checks.check_dtype(dtype)
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown or not configs:
+        raise ValueError(f"configs={list(configs)!r} is invalid; expected names from "
+                         f"{', '.join(CONFIGS)}")
+    rng = np.random.default_rng(seed)
+    X = rng.random((n_samples, 784)).astype(dtype)
+    labels = rng.integers(0, 10, n_samples)
+    Y = np.eye(10, dtype=dtype)[labels]
+    order = rng.permutation(n_samples).astype(np.int64)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    limiter, blas = _limit_blas_threads(threads)
+    try:
+        runners = {}
+        for name in configs:
+            c = CONFIGS[name]
+            net = Network(c["sizes"], c["hidden"], c["output"], c["cost"], dtype=dtype, seed=seed)
+            numpy_net = NumpyMatrixNetwork([w.copy() for w in net.weights],
+                                           [b.copy() for b in net.biases], c["hidden"],
+                                           c["output"], c["cost"], dtype=dtype)
+            m = c["mini_batch_size"]
+            runners[(name, "engine")] = lambda net=net, m=m: net._engine.train_epoch(
+                net.params, X, Y, order, m, 0.01, 0.0)
+            runners[(name, "numpy")] = lambda numpy_net=numpy_net, m=m: numpy_net.train_epoch(
+                X, Y, order, m, 0.01, 0.0)
+        for run in runners.values():  # compile and warm up
+            run()
+        times = {key: [] for key in runners}
+        keys = list(runners)
+        for r in range(repeats):
+            for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+                start = time.perf_counter()
+                runners[key]()
+                times[key].append(time.perf_counter() - start)
+    finally:
+        if limiter is not None:
+            limiter.unregister()
+    scale = 50000 / n_samples
+    results = {}
+    for name in configs:
+        sizes = CONFIGS[name]["sizes"]
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        engine = float(np.median(times[(name, "engine")])) * scale
+        numpy_s = float(np.median(times[(name, "numpy")])) * scale
+        results[name] = {"engine_s_per_epoch": engine, "numpy_s_per_epoch": numpy_s,
+                         "ratio": numpy_s / engine,
+                         "engine_gflops": 6 * weights * 50000 / engine / 1e9}
+    return {"configs": results, "dtype": np.dtype(dtype).name, "threads": threads,
+            "blas": blas, "numba_threads": numba.get_num_threads(), "repeats": repeats,
+            "n_samples": n_samples, "machine": platform.processor() or platform.machine(),
+            "slowdown": os.environ.get(SLOWDOWN_VARIABLE)}
+
+
+def gate(result, baseline, tolerance=0.25):
+    """The failures (a list of lines, empty when all pass) of ``result`` against
+    ``baseline``: a config fails when its ratio is below (1 − tolerance) × the baseline's."""
+    failures = []
+    for name, measured in result["configs"].items():
+        recorded = baseline.get("configs", {}).get(name)
+        if recorded is None:
+            continue
+        floor = (1 - tolerance) * recorded["ratio"]
+        if measured["ratio"] < floor:
+            failures.append(f"config {name}: NumPy/engine ratio {measured['ratio']:.2f} is below "
+                            f"{floor:.2f} (baseline {recorded['ratio']:.2f} minus "
+                            f"{tolerance:.0%}): the engine got slower")
+    return failures
+
+
+def format_table(result):
+    """The result as a small text table."""
+    lines = [f"fastnn bench: {result['dtype']}, {result['threads']} thread(s); BLAS: "
+             f"{result['blas']}; median of {result['repeats']} interleaved epochs of "
+             f"{result['n_samples']} samples, scaled to 50,000",
+             f"{'config':8s} {'engine s':>10s} {'numpy s':>10s} {'numpy/engine':>13s} "
+             f"{'GFLOP/s':>9s}"]
+    for name, r in result["configs"].items():
+        lines.append(f"{name:8s} {r['engine_s_per_epoch']:10.3f} {r['numpy_s_per_epoch']:10.3f} "
+                     f"{r['ratio']:12.2f}x {r['engine_gflops']:9.1f}")
+    return "\n".join(lines)
+
+
+def load_baseline(path):
+    """A baseline file written by ``fastnn bench --write-baseline``."""
+    try:
+        with open(path) as f:
+            baseline = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"baseline file {path!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"baseline file {path!r} is not valid JSON: {exc}") from None
+    if not isinstance(baseline, dict) or not isinstance(baseline.get("configs"), dict) or any(
+            not isinstance(v, dict) or not isinstance(v.get("ratio"), (int, float))
+            for v in baseline["configs"].values()):
+        raise ValueError(f"baseline file {path!r} lacks a 'configs' mapping of config name to "
+                         f"{{'ratio': number}}")
+    return baseline
