@@ -109,7 +109,6 @@ class Network:
             w_std, b_std = INITIALIZERS[name]
             w[...] = self._rng.standard_normal(w.shape) * w_std(w.shape[1], w.shape[0])
             b[...] = self._rng.standard_normal(b.shape) * b_std if b_std else 0.0
-        self.initializer = initializer if isinstance(initializer, str) else list(names)
 
     def set_parameters(self, weights, biases):
         """Copy per-layer ``weights`` (n_out, n_in) and ``biases`` ((n_out,) or (n_out, 1)) in."""
@@ -426,8 +425,6 @@ class Network:
                                  f"{meta['sizes']} need {net.params.shape[0]}")
         net.params[...] = params
         net.initializers = tuple(meta.get("initializers", net.initializers))
-        net.initializer = net.initializers[0] if len(set(net.initializers)) == 1 \
-            else list(net.initializers)
         return net
 
 

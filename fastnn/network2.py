@@ -202,6 +202,8 @@ class Network(object):
                 dropout_seed = int(np.random.randint(0, 2 ** 62))
         if evaluation_data and engine:
             X_eval = _inputs(evaluation_data, self.sizes[0])
+            if monitor_evaluation_accuracy:
+                eval_labels = _true_labels(evaluation_data, False)
         order = list(range(n))
         for j in range(epochs):
             random.shuffle(order)  # the same permutation random.shuffle(training_data) makes
@@ -226,7 +228,7 @@ class Network(object):
                 training_cost.append(cost)
                 print("Cost on training data: {}".format(cost))
             if monitor_training_accuracy:
-                accuracy = (_count_correct(net, X, training_data, True) if engine
+                accuracy = (_count_correct(net, X, Y.argmax(axis=1)) if engine
                             else self.accuracy(training_data, convert=True))
                 training_accuracy.append(accuracy)
                 print("Accuracy on training data: {} / {}".format(accuracy, n))
@@ -236,7 +238,7 @@ class Network(object):
                 print("Cost on evaluation data: {}".format(cost))
             if monitor_evaluation_accuracy:
                 if engine:
-                    accuracy = _count_correct(net, X_eval, evaluation_data, False)
+                    accuracy = _count_correct(net, X_eval, eval_labels)
                 else:
                     accuracy = self.accuracy(evaluation_data)
                 evaluation_accuracy.append(accuracy)
@@ -327,7 +329,8 @@ class Network(object):
         data = list(data)
         if not data:
             return 0
-        return _count_correct(self._engine(), _inputs(data, self.sizes[0]), data, convert)
+        return _count_correct(self._engine(), _inputs(data, self.sizes[0]),
+                              _true_labels(data, convert))
 
     def total_cost(self, data, lmbda, convert=False):
         """Mean cost over ``data`` plus ½(λ/len(data))Σ‖w‖², as in the book.
@@ -461,16 +464,18 @@ def _targets(data, n_out):
     return Y
 
 
-def _count_correct(engine_net, X, data, convert):
+def _true_labels(data, convert):
+    """The label of every pair: argmax of a one-hot y (``convert``) or the int y itself."""
+    if convert:
+        return np.array([np.argmax(y) for _, y in data])
+    if any(np.ndim(y) != 0 for _, y in data):
+        raise ValueError("accuracy(data, convert=False) expects int labels as in validation "
+                         "or test data; pass convert=True for training data with one-hot "
+                         "targets")
+    return np.array([y for _, y in data])
+
+
+def _count_correct(engine_net, X, truth):
     """The book's accuracy count, with the outputs computed by the engine in one pass."""
     predicted = np.argmax(engine_net._engine.forward(engine_net.params, X)[1], axis=1)
-    if convert:
-        truth = np.array([np.argmax(y) for _, y in data])
-    else:
-        if any(np.ndim(y) != 0 for _, y in data):
-            raise ValueError("accuracy(data, convert=False) expects int labels as in validation "
-                             "or test data; pass convert=True for training data with one-hot "
-                             "targets")
-        truth = np.array([y for _, y in data])
     return int(np.sum(predicted == truth))
-
