@@ -9,8 +9,10 @@ import time
 
 import numpy as np
 
+from . import _matrix, _threads
 from .kernels import dropout as _dropout
 from .kernels import epoch as _epoch
+from .kernels import hogwild as _hogwild
 from .kernels import optim as _optim
 from .kernels import update as _update
 from .kernels.costs import cost_sum
@@ -45,6 +47,15 @@ class Engine:
         self.n_params = self.n_weights + int(self.sizes[1:].sum())
         self._workspaces = {}
         self._scratch = np.zeros(2, dtype=self.dtype)
+        #: which path trains and evaluates: None (auto, by work per mini-batch), True
+        #: (always the matrix path, BLAS GEMM) or False (always the engine's own loops)
+        self.matrix = None
+        self._matrix_path = None
+        #: threads for BLAS and the parallel kernels (None: fastnn/_threads.py's default)
+        self.threads = None
+        #: Hogwild workers exchange with the shared buffer every this many mini-batches
+        #: (0: every step on the shared buffer itself; kernels/hogwild.py)
+        self.sync_every = 4
 
     def __repr__(self):
         return f"Engine(sizes={self.sizes.tolist()}, dtype={np.dtype(self.dtype).name})"
@@ -79,6 +90,23 @@ class Engine:
             self._workspaces[m] = ws
         return ws
 
+    # -- path choice ----------------------------------------------------------
+    def uses_matrix(self, m, training=True):
+        """Whether mini-batches of m rows go through the matrix path (fastnn/_matrix.py):
+        forced by ``self.matrix``, else when m ≥ ``_matrix.MIN_ROWS`` and one mini-batch
+        is at least ``_matrix.MIN_FLOPS_PER_BATCH`` FLOPs (6 × weights × m); evaluation
+        (``training`` False) from ``_matrix.MIN_WEIGHTS_EVAL`` weights."""
+        if self.matrix is not None:
+            return bool(self.matrix)
+        if not training:
+            return self.n_weights >= _matrix.MIN_WEIGHTS_EVAL
+        return m >= _matrix.MIN_ROWS and 6.0 * self.n_weights * m >= _matrix.MIN_FLOPS_PER_BATCH
+
+    def _matrix(self):
+        if self._matrix_path is None:
+            self._matrix_path = _matrix.MatrixPath(self)
+        return self._matrix_path
+
     # -- kernel calls ---------------------------------------------------------
     def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None):
         """One epoch of the book's SGD over X[order], in place on ``params``.
@@ -90,12 +118,47 @@ class Engine:
         if n is None:
             n = order.shape[0]
         m = min(int(mini_batch_size), order.shape[0])
-        ident, ws_z, ws_a, ws_d = self._workspace(m)
         decay = self.dtype(1.0 - eta * lmbda / n)
         start = time.perf_counter()
+        if self.uses_matrix(m):
+            with _threads.limit(_threads.resolve(self.threads)):
+                self._matrix().train_epoch(params, X, Y, order, m, eta, decay)
+            _test_slowdown(start)
+            return
+        ident, ws_z, ws_a, ws_d = self._workspace(m)
         _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts,
                            self.act_params, self.cost, X, Y, order, m, self.dtype(eta), decay,
                            ident, ws_z, ws_a, ws_d, self._scratch)
+        _test_slowdown(start)
+
+    def train_epoch_async(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None,
+                          workers=None, sync_every=None):
+        """One epoch of lock-free parallel SGD (kernels/hogwild.py) sharing ``params``;
+        the arguments are ``train_epoch``'s. ``workers`` defaults to the engine's threads,
+        ``sync_every`` to ``self.sync_every``; one worker is the sequential epoch."""
+        workers = _threads.resolve(self.threads if workers is None else workers)
+        sync_every = self.sync_every if sync_every is None else int(sync_every)
+        if n is None:
+            n = order.shape[0]
+        m = min(int(mini_batch_size), order.shape[0])
+        total = m * int(self.sizes[1:].sum())
+        private = self.n_params if workers > 1 and sync_every > 0 else 0
+        key = ("async", m, workers, private)
+        ws = self._workspaces.get(key)
+        if ws is None:
+            ws = (np.arange(m, dtype=np.int64),
+                  *(np.empty((workers, total), self.dtype) for _ in range(3)),
+                  *(np.empty((workers, private), self.dtype) for _ in range(2)),
+                  np.zeros((workers, 2), self.dtype))
+            if len(self._workspaces) >= 4:
+                self._workspaces.clear()
+            self._workspaces[key] = ws
+        decay = self.dtype(1.0 - eta * lmbda / n)
+        start = time.perf_counter()
+        with _threads.limit(workers):
+            _hogwild.train_epoch_async(params, self.w_off, self.b_off, self.sizes, self.acts,
+                                       self.act_params, self.cost, X, Y, order, m,
+                                       self.dtype(eta), decay, workers, sync_every, *ws)
         _test_slowdown(start)
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
@@ -107,17 +170,27 @@ class Engine:
         """
         n = order.shape[0]
         m = min(int(mini_batch_size), n)
-        ident, ws_z, ws_a, ws_d = self._workspace(m)
         mask = np.empty(self.n_hidden_units if np.any(dropout > 0) else 0, self.dtype)
         key = np.uint64(_splitmix64(np.uint64(seed)))
+        hyper = np.asarray(optimizer.hyper(), dtype=self.dtype)
+        drop_p = np.asarray(dropout, dtype=np.float64)
+        coef = np.zeros(5, self.dtype)
         start = time.perf_counter()
-        _epoch.train_epoch_general(
-            params, self.w_off, self.b_off, self.sizes, self.acts, self.act_params, self.cost,
-            X, Y, order, m, self.n_weights, optimizer.code,
-            np.asarray(optimizer.hyper(), dtype=self.dtype), self.dtype(eta),
-            self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers, state.step,
-            np.asarray(dropout, dtype=np.float64), key, int(epoch), ident, ws_z, ws_a, ws_d,
-            mask, state.grad, np.zeros(5, self.dtype))
+        if self.uses_matrix(m):
+            with _threads.limit(_threads.resolve(self.threads)):
+                self._matrix().train_epoch_general(
+                    params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
+                    self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
+                    state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
+                    coef)
+        else:
+            ident, ws_z, ws_a, ws_d = self._workspace(m)
+            _epoch.train_epoch_general(
+                params, self.w_off, self.b_off, self.sizes, self.acts, self.act_params,
+                self.cost, X, Y, order, m, self.n_weights, optimizer.code, hyper,
+                self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers,
+                state.step, drop_p, key, int(epoch), ident, ws_z, ws_a, ws_d, mask,
+                state.grad, coef)
         _test_slowdown(start)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
@@ -164,10 +237,14 @@ class Engine:
         """Output-layer (z, a) for every row of X, each (N, n_out)."""
         N = X.shape[0]
         m = min(EVAL_CHUNK, N)
-        ident, ws_z, ws_a, _ = self._workspace(m)
         n_out = int(self.sizes[-1])
         Z = np.empty((N, n_out), self.dtype)
         A = np.empty((N, n_out), self.dtype)
+        if N and self.uses_matrix(m, training=False):
+            with _threads.limit(_threads.resolve(self.threads)):
+                self._matrix().forward_all(params, X, m, Z, A)
+            return Z, A
+        ident, ws_z, ws_a, _ = self._workspace(m)
         rows = np.arange(N, dtype=np.int64)
         _epoch.forward_all(params, self.w_off, self.b_off, self.sizes, self.acts,
                            self.act_params, X, rows, ident, ws_z, ws_a, Z, A)

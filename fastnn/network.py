@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _threads
 from ._engine import Engine, OptimizerState
 from ._io import load_model, save_model, ModelFileError
 from .activations import activation_code, parse_activation
@@ -52,10 +52,15 @@ class Network:
         Per layer or for all: ``"default"`` (weights N(0, 1/n_in), biases N(0, 1), the
         book's), ``"large"`` (both N(0, 1)), ``"glorot"`` (weights N(0, 2/(n_in + n_out)),
         biases 0) or ``"he"`` (weights N(0, 2/n_in), biases 0).
+    threads : int or None
+        Threads for the engine and for BLAS together (None: the ``FASTNN_NUM_THREADS``
+        environment variable, else every core). Sequential training gives the same
+        results with any count; ``fit(..., hogwild=True)`` runs this many workers.
     """
 
     def __init__(self, sizes, hidden_activation="sigmoid", output_activation="sigmoid",
-                 cost="cross_entropy", dtype="float32", seed=None, initializer="default"):
+                 cost="cross_entropy", dtype="float32", seed=None, initializer="default",
+                 threads=None):
         self.sizes = _checks.check_sizes(sizes)
         n_hidden = len(self.sizes) - 2
         if isinstance(hidden_activation, (str, tuple)):
@@ -74,6 +79,7 @@ class Network:
         self._engine = Engine(self.sizes, [activation_code(a) for a, _ in layers],
                               cost_code(cost, layers[-1][0]), self.dtype,
                               act_params=[p for _, p in layers])
+        self.threads = threads
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.params = np.empty(self._engine.n_params, dtype=self.dtype)
@@ -123,6 +129,17 @@ class Network:
                 raise ValueError(f"biases[{l}] has shape {np.shape(b)}; expected ({n_out},)")
         self.params[...] = self._engine.pack(weights, biases)
 
+    @property
+    def threads(self):
+        """Threads for the engine and BLAS (None: $FASTNN_NUM_THREADS, else every core)."""
+        return self._engine.threads
+
+    @threads.setter
+    def threads(self, threads):
+        if threads is not None:
+            _threads.resolve(threads)  # validate now, with the argument's name
+        self._engine.threads = threads
+
     # -- training ---------------------------------------------------------------
     def _prepare(self, name, X, y):
         X = _checks.check_inputs(name + "[0]" if name != "X" else "X", X, self.sizes[0], self.dtype)
@@ -131,14 +148,15 @@ class Network:
         return X, Y, labels
 
     def train_epoch(self, X, y, order, mini_batch_size, eta, lmbda=0.0, l1=0.0,
-                    optimizer=None, dropout=None, dropout_seed=0, epoch=0, state=None):
+                    optimizer=None, dropout=None, dropout_seed=0, epoch=0, state=None,
+                    hogwild=False):
         """One epoch over the rows ``X[order]`` in that order (the low-level step of fit).
 
         Mini-batches are ``order[k:k + mini_batch_size]``; the last may be shorter. With the
         defaults each updates ``w ← (1 − ηλ/n) w − (η/m) Σ ∇w`` and ``b ← b − (η/m) Σ ∇b``
         with n = len(order). ``optimizer``, ``l1`` and ``dropout`` are as in ``fit``; the
         dropout masks are those of ``dropout_seed`` and ``epoch``; pass an optimizer
-        ``state`` (returned) to continue a trajectory across calls.
+        ``state`` (returned) to continue a trajectory across calls; ``hogwild`` as in fit.
         """
         X, Y, _ = self._prepare("X", X, y)
         order = np.asarray(order)
@@ -148,12 +166,25 @@ class Network:
                              f"0..{X.shape[0] - 1}; got {order!r}")
         m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
             mini_batch_size, eta, lmbda, l1, optimizer, dropout)
+        self._check_hogwild(hogwild, l1, optimizer, drop)
         if state is None:
             state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
         self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch,
                     l1=l1, optimizer=optimizer, state=state, dropout=drop,
-                    dropout_seed=dropout_seed)
+                    dropout_seed=dropout_seed, hogwild=hogwild)
         return state
+
+    @staticmethod
+    def _check_hogwild(hogwild, l1, optimizer, dropout):
+        if not isinstance(hogwild, (bool, np.bool_)):
+            raise ValueError(f"hogwild={hogwild!r} is invalid; expected True or False")
+        if hogwild:
+            extra = [what for what, on in (
+                (f"optimizer={optimizer!r}", not isinstance(optimizer, SGD)),
+                (f"l1={l1}", l1 != 0), ("dropout", np.any(dropout > 0))) if on]
+            if extra:
+                raise ValueError(f"hogwild=True runs the book's plain SGD with L2 only; it "
+                                 f"cannot be combined with {', '.join(extra)}")
 
     def _training_arguments(self, mini_batch_size, eta, lmbda, l1, optimizer, dropout):
         """The checked (m, η, λ, λ₁, optimizer, per-layer dropout) shared by fit and train_epoch."""
@@ -184,15 +215,18 @@ class Network:
         return np.array(values + [0.0])
 
     def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None, l1=0.0, optimizer=None,
-               state=None, dropout=None, dropout_seed=0):
+               state=None, dropout=None, dropout_seed=0, hogwild=False):
         """One epoch; returns a copy of the parameters from before it (the last good ones).
 
-        The book's plain SGD with L2 runs the fused kernel; anything else the general one.
+        The book's plain SGD with L2 runs the fused kernel (or, with ``hogwild``, its
+        lock-free parallel form on every thread); anything else the general one.
         """
         last_good = self.params.copy()
         plain = (optimizer is None or isinstance(optimizer, SGD)) and l1 == 0 and \
             (dropout is None or not np.any(dropout > 0))
-        if plain:
+        if hogwild:
+            self._engine.train_epoch_async(self.params, X, Y, order, m, eta, lmbda, n=n)
+        elif plain:
             self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda, n)
         else:
             if n is not None and n != order.shape[0]:
@@ -212,7 +246,8 @@ class Network:
 
     def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
             monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
-            dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None):
+            dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None,
+            hogwild=False):
         """Train by mini-batch gradient descent.
 
         Parameters
@@ -257,6 +292,11 @@ class Network:
         augment : callable(X, epoch) or None
             Gives each epoch's training inputs (e.g. ``fastnn.augment.Augmenter``); labels
             are unchanged. Monitoring uses the original X.
+        hogwild : bool
+            Opt-in asynchronous data parallelism for plain SGD (with L2): ``threads``
+            workers each take a share of every epoch's mini-batches and update the shared
+            parameters without locks (kernels/hogwild.py). Faster on many cores, not
+            deterministic; one thread gives exactly the sequential result.
 
         Returns
         -------
@@ -269,6 +309,7 @@ class Network:
         epochs = _checks.check_positive("epochs", epochs, integer=True)
         m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
             mini_batch_size, eta, lmbda, l1, optimizer, dropout)
+        self._check_hogwild(hogwild, l1, optimizer, drop)
         if evaluation_data is not None:
             try:
                 X_eval, y_eval = evaluation_data
@@ -315,7 +356,7 @@ class Network:
             start = time.perf_counter()
             last_good = self._epoch(X_epoch, Y, order, m, eta, lmbda, epoch, l1=l1,
                                     optimizer=optimizer, state=state, dropout=drop,
-                                    dropout_seed=dropout_seed)
+                                    dropout_seed=dropout_seed, hogwild=hogwild)
             history["epoch"].append(epoch)
             history["seconds"].append(time.perf_counter() - start)
             history["eta"].append(eta)

@@ -21,3 +21,9 @@ ONE = np.float32(1.0)
 def jit(func):
     """Compile ``func`` the way every fastnn kernel is compiled."""
     return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH))(func)
+
+
+def jit_parallel(func):
+    """Compile ``func`` like ``jit``, with Numba's ``prange`` parallel loops enabled (its
+    thread count is ``numba.set_num_threads``'s; fastnn/_threads.py sets it)."""
+    return numba.njit(cache=True, nogil=True, parallel=True, fastmath=set(FASTMATH))(func)

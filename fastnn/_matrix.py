@@ -1,0 +1,186 @@
+"""The matrix path: one BLAS GEMM per product, for networks whose mini-batches are big.
+
+The engine's own loops (kernels/epoch.py) run a whole epoch in one compiled call, which
+is what small layers and small mini-batches need: there, the cost of calling anything per
+mini-batch from Python would dominate. For large layers the work per mini-batch is
+millions of multiply-adds and the best code for it is the machine's BLAS; the cost of a
+few Python calls per layer then disappears in it. This module drives that case: per
+mini-batch and per layer, NumPy's ``matmul`` into preallocated outputs (no temporaries,
+called from Python, so BLAS threads never run inside a Numba parallel region), and the
+passes between the products in kernels/matrix.py.
+
+Per mini-batch of m rows, with hidden blocks feature-major (n, m) (kernels/matrix.py
+says why) and the output block sample-major (m, n):
+
+    forward   Zᵀ_l = W_l Aᵀ_{l-1};  Aᵀ_l = g(Zᵀ_l + b_l)          (Aᵀ_0 = X[rows]ᵀ, a view)
+    output    Z = A_{L-1} W_Lᵀ + b;  A = g(Z);  δ_L = α ∂C/∂z       (α = −η/m or 1/m)
+    backward  δᵀ_{l-1} = (W_lᵀ δᵀ_l) ⊙ g'(Zᵀ_{l-1}),  computed before W_l changes
+    gradient  G_l = δᵀ_l A_{l-1};  W_l ← β W_l + G_l;  b_l ← b_l + Σ δ_l
+
+Scaling the output δ by α once carries the step into every later δ and product, so no
+pass scales a gradient. The SGD epoch applies the update at once (one GEMM into a scratch
+matrix and one pass ``W ← (1 − ηλ/n) W + G``); the general epoch writes the mean gradient
+into the flat gradient buffer and hands it to the fused optimizer step, as the loop
+path does. Both give the same results as the loop path up to floating-point rounding.
+"""
+import numpy as np
+
+from .kernels import matrix as _k
+from .kernels.activations import multiply_by_derivative
+from .kernels.costs import output_delta
+from .kernels.dropout import dropout_mask
+from .kernels.optim import apply_step
+
+#: the auto rule: take the matrix path for mini-batches of at least MIN_ROWS rows that
+#: cost at least MIN_FLOPS_PER_BATCH FLOPs (6 × weights × m); below either the loop path
+#: wins (measured crossovers: docs/performance.md)
+MIN_ROWS = 32
+MIN_FLOPS_PER_BATCH = 50e6
+#: evaluation (forward only, blocks of 1,024 rows) takes the matrix path from this many
+#: weights: measured at 10,000 rows on one core, [784,30,10] 11 ms loops vs 15 ms matrix,
+#: [784,100,10] 32 vs 28 ms, [784,1024,1024,10] 543 vs 464 ms
+MIN_WEIGHTS_EVAL = 75_000
+
+
+class _Blocks:
+    """Preallocated blocks for mini-batches of m rows."""
+
+    def __init__(self, sizes, m, dtype):
+        self.m = m
+        self.X = np.empty((m, sizes[0]), dtype)
+        hidden = sizes[1:-1]
+        self.ZT = [np.empty((n, m), dtype) for n in hidden]
+        self.AT = [np.empty((n, m), dtype) for n in hidden]
+        self.DT = [np.empty((n, m), dtype) for n in hidden]
+        self.Z = np.empty((m, sizes[-1]), dtype)
+        self.A = np.empty((m, sizes[-1]), dtype)
+        self.D = np.empty((m, sizes[-1]), dtype)
+
+
+class MatrixPath:
+    """The matrix path for one engine layout (fastnn/_engine.py's ``Engine``)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.sizes = [int(s) for s in engine.sizes]
+        self.L = len(self.sizes) - 1
+        self.dtype = engine.dtype
+        self.acts = [int(a) for a in engine.acts]
+        self.params_ = [engine.act_params[l] for l in range(self.L)]
+        self._blocks = {}
+        self._gbuf = None
+        offsets = np.concatenate([[0], np.cumsum(self.sizes[1:-1])]).astype(int)
+        self._mask_slices = [slice(offsets[l], offsets[l + 1]) for l in range(self.L - 1)]
+
+    def blocks(self, m):
+        b = self._blocks.get(m)
+        if b is None:
+            if len(self._blocks) >= 3:  # the batch size, a short last batch, evaluation
+                self._blocks.clear()
+            b = self._blocks[m] = _Blocks(self.sizes, m, self.dtype)
+        return b
+
+    def _scratch(self):
+        if self._gbuf is None:
+            self._gbuf = np.empty(max(a * b for a, b in zip(self.sizes[1:], self.sizes[:-1])),
+                                  self.dtype)
+        return self._gbuf
+
+    # -- one mini-batch -------------------------------------------------------
+    def forward(self, Ws, bs, X, rows, blk, drop_p=None, mask=None):
+        """Every layer's z and a for X[rows] into ``blk`` (masked a ⊙ s where dropped);
+        ``rows`` None: X itself is the block (a contiguous slice, nothing gathered)."""
+        if rows is None:
+            prev_t = X.T
+        else:
+            np.take(X, rows, axis=0, out=blk.X)
+            prev_t = blk.X.T
+        for l in range(self.L - 1):
+            np.matmul(Ws[l], prev_t, out=blk.ZT[l])
+            _k.bias_activate_t(blk.ZT[l], bs[l], blk.AT[l], self.acts[l], self.params_[l])
+            if drop_p is not None and drop_p[l] > 0:
+                _k.scale_rows(blk.AT[l], mask[self._mask_slices[l]])
+            prev_t = blk.AT[l]
+        last = self.L - 1
+        np.matmul(prev_t.T, Ws[last].T, out=blk.Z)
+        _k.bias_activate(blk.Z, bs[last], blk.A, self.acts[last], self.params_[last])
+
+    def backward(self, Ws, Y, rows, blk, alpha, out_W, out_b, beta_w, beta_b, drop_p=None,
+                 mask=None):
+        """δ of every layer (scaled by α), then per layer out_W ← β_w out_W + δᵀ A_in and
+        out_b ← β_b out_b + Σ δ. ``out_W``/``out_b`` may be the parameters' own views (the
+        fused SGD update: each δ is formed from W before W is written)."""
+        e = self.engine
+        last = self.L - 1
+        output_delta(blk.Z, blk.A, Y, rows, e.cost, self.acts[last], self.params_[last], blk.D)
+        _k.scale(blk.D, alpha)
+        in_place = beta_w != 0
+        gbuf = self._scratch() if in_place else None
+        for l in range(last, -1, -1):
+            d_t = blk.D.T if l == last else blk.DT[l]
+            in_t = blk.X.T if l == 0 else blk.AT[l - 1]
+            if l > 0:  # δ of the layer below, from the weights before their update
+                below = blk.DT[l - 1]
+                np.matmul(Ws[l].T, d_t, out=below)
+                dropped = drop_p is not None and drop_p[l - 1] > 0
+                multiply_by_derivative(below, blk.ZT[l - 1], blk.AT[l - 1], self.acts[l - 1],
+                                       self.params_[l - 1], dropped)
+                if dropped:
+                    _k.scale_rows(below, mask[self._mask_slices[l - 1]])
+            if in_place:
+                G = gbuf[:out_W[l].size].reshape(out_W[l].shape)
+                np.matmul(d_t, in_t.T, out=G)
+                _k.decay_add(out_W[l], G, beta_w)
+            else:
+                np.matmul(d_t, in_t.T, out=out_W[l])
+            if l == last:
+                _k.bias_update(out_b[l], blk.D, beta_b)
+            else:
+                _k.bias_update_t(out_b[l], d_t, beta_b)
+
+    # -- whole passes ---------------------------------------------------------
+    def train_epoch(self, params, X, Y, order, m, eta, decay):
+        """The book's SGD epoch with L2 decay (``Engine.train_epoch``'s contract)."""
+        e = self.engine
+        Ws, bs = e.weights(params), e.biases(params)
+        dt = self.dtype
+        one = dt(1)
+        n = order.shape[0]
+        for start in range(0, n, m):
+            rows = order[start:start + m]
+            blk = self.blocks(rows.shape[0])
+            self.forward(Ws, bs, X, rows, blk)
+            self.backward(Ws, Y, rows, blk, dt(-eta / rows.shape[0]), Ws, bs, dt(decay), one)
+
+    def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
+                            l2, l1, state, step, drop_p, key, epoch, mask, grad, coef):
+        """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract)."""
+        e = self.engine
+        Ws, bs = e.weights(params), e.biases(params)
+        gW, gb = e.weights(grad), e.biases(grad)
+        dt = self.dtype
+        zero = dt(0)
+        n = order.shape[0]
+        n_batches = (n + m - 1) // m
+        use_mask = mask.shape[0] > 0
+        for b, start in enumerate(range(0, n, m)):
+            rows = order[start:start + m]
+            if use_mask:
+                dropout_mask(key, epoch, b, n_batches, e.sizes, drop_p, mask)
+            blk = self.blocks(rows.shape[0])
+            self.forward(Ws, bs, X, rows, blk, drop_p, mask)
+            self.backward(Ws, Y, rows, blk, dt(1.0 / rows.shape[0]), gW, gb, zero, zero,
+                          drop_p, mask)
+            apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step, coef)
+
+    def forward_all(self, params, X, chunk, Z_out, A_out):
+        """Output-layer z and a for every row of X, ``chunk`` rows at a time."""
+        e = self.engine
+        Ws, bs = e.weights(params), e.biases(params)
+        N = X.shape[0]
+        for start in range(0, N, chunk):
+            stop = min(start + chunk, N)
+            blk = self.blocks(stop - start)
+            self.forward(Ws, bs, X[start:stop], None, blk)
+            Z_out[start:stop] = blk.Z
+            A_out[start:stop] = blk.A

@@ -1,0 +1,91 @@
+"""One knob for threads: the engine's own (Numba) and BLAS's, set together.
+
+``threads`` (an argument of ``Network`` and of the CLI) or, when it is not given, the
+``FASTNN_NUM_THREADS`` environment variable, or else every core Numba sees
+(``numba.config.NUMBA_NUM_THREADS``). While fastnn computes, it runs the Numba thread
+pool with that many threads and limits the BLAS library that NumPy loaded (through
+threadpoolctl) to the same count, then restores both. Nothing runs BLAS inside a Numba
+parallel region, so the two never multiply.
+
+What runs where: the loop path's synchronous epochs are serial by design (one mini-batch
+depends on the previous one's update); the matrix path's products use BLAS's threads;
+the asynchronous mode (``hogwild=True``) runs one Numba thread per worker.
+"""
+import contextlib
+import operator
+import os
+
+import numba
+
+ENV = "FASTNN_NUM_THREADS"
+
+_controller = None
+
+
+def available():
+    """The most threads the engine can use (Numba's pool size, by default every core)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def resolve(threads=None):
+    """The thread count to use: ``threads`` if given, else $FASTNN_NUM_THREADS, else
+    every core. Raises ValueError naming the source when the value is not usable."""
+    source = "threads"
+    if threads is None:
+        env = os.environ.get(ENV, "").strip()
+        if not env:
+            return available()
+        source = f"environment variable {ENV}"
+        try:
+            threads = int(env)
+        except ValueError:
+            raise ValueError(f"{source}={env!r} is invalid; expected a positive integer "
+                             f"number of threads") from None
+    try:
+        if isinstance(threads, bool):
+            raise TypeError
+        threads = operator.index(threads)
+    except TypeError:
+        raise ValueError(f"{source}={threads!r} is invalid; expected a positive integer "
+                         f"number of threads") from None
+    if threads < 1:
+        raise ValueError(f"{source}={threads} is invalid; expected a positive integer "
+                         f"number of threads")
+    if threads > available():
+        raise ValueError(f"{source}={threads} is more than the {available()} threads "
+                         f"available (NUMBA_NUM_THREADS, the cores Numba sees)")
+    return threads
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+    return _controller
+
+
+@contextlib.contextmanager
+def limit(threads):
+    """Run the block with ``threads`` Numba threads and at most ``threads`` BLAS threads."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with _blas_controller().limit(limits=threads, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def info():
+    """What is in effect now: Numba's threading layer and thread count, and each BLAS
+    library's name, thread count and kernel architecture (threadpoolctl)."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: the layer is chosen lazily
+        layer = "not yet chosen (no parallel kernel has run)"
+    blas = [{k: lib.get(k) for k in ("internal_api", "version", "num_threads",
+                                     "threading_layer", "architecture")}
+            for lib in _blas_controller().info() if lib.get("user_api") == "blas"]
+    return {"numba_threads": numba.get_num_threads(), "numba_threading_layer": layer,
+            "blas": blas}

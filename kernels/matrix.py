@@ -1,0 +1,122 @@
+"""Elementwise passes of the matrix (BLAS) path: everything between two GEMMs.
+
+For large layers the engine does the three products of each layer -- Z = A_in Wᵀ,
+δ_in = δ W and ∇W = δᵀ A_in -- with BLAS GEMM (NumPy's ``matmul`` into preallocated
+outputs, called from Python, never from inside a Numba kernel), and these kernels do the
+cheap passes between them, each one sweep over its arrays:
+
+* ``bias_activate`` / ``bias_activate_t``: Z += b, then A = g(Z);
+* ``scale``: D *= α (the output δ is scaled by the step once, so every δ and every
+  product built from it carries the step, and no later pass is needed to scale ∇W);
+* ``decay_add``: W ← β W + G (the book's weight decay and update in one pass);
+* ``bias_update`` / ``bias_update_t``: b ← β b + Σ over the samples of δ;
+* ``scale_rows``: a dropout mask on hidden activations or δ.
+
+Hidden layers' blocks are feature-major, ``(n, m)``: one row per unit and one column per
+sample (the ``_t`` kernels), because the products then run as W·Aᵀ (n_out × n_in times
+n_in × m), the shape BLAS runs fastest (measured: 96 vs 80 GFLOP/s for A·Wᵀ on one core,
+190 vs 140 on two, at m = 128, n = 1024). The output layer stays sample-major ``(m, n)``
+so that softmax and the costs' kernels apply unchanged.
+"""
+from ._jit import ZERO, jit
+from .activations import activate
+
+
+@jit
+def bias_activate(Z, b, A, code, param):
+    """Z[i] += b for every row, then A = g(Z) (activations.py's ``code`` and ``param``)."""
+    m, n = Z.shape
+    for i in range(m):
+        z = Z[i]
+        for j in range(n):
+            z[j] += b[j]
+    activate(Z, A, code, param)
+
+
+@jit
+def scale(D, alpha):
+    """D *= α."""
+    m, n = D.shape
+    for i in range(m):
+        d = D[i]
+        for j in range(n):
+            d[j] *= alpha
+
+
+@jit
+def decay_add(W, G, beta):
+    """W ← β W + G (β = 1 adds; β = 0 copies)."""
+    n_out, n_in = W.shape
+    if beta == ZERO:
+        for j in range(n_out):
+            w = W[j]
+            g = G[j]
+            for k in range(n_in):
+                w[k] = g[k]
+    elif beta == 1:
+        for j in range(n_out):
+            w = W[j]
+            g = G[j]
+            for k in range(n_in):
+                w[k] += g[k]
+    else:
+        for j in range(n_out):
+            w = W[j]
+            g = G[j]
+            for k in range(n_in):
+                w[k] = beta * w[k] + g[k]
+
+
+@jit
+def bias_update(b, D, beta):
+    """b ← β b + Σ_i D[i] (β = 0 overwrites: b may hold garbage)."""
+    m, n = D.shape
+    if beta == ZERO:
+        for j in range(n):
+            b[j] = ZERO
+    elif beta != 1:
+        for j in range(n):
+            b[j] *= beta
+    for i in range(m):
+        d = D[i]
+        for j in range(n):
+            b[j] += d[j]
+
+
+@jit
+def bias_activate_t(ZT, b, AT, code, param):
+    """Feature-major blocks ``(n, m)``: ZT[j] += b[j] for every unit j, then AT = g(ZT)
+    (elementwise activations only: softmax is row-wise and stays sample-major)."""
+    n, m = ZT.shape
+    for j in range(n):
+        z = ZT[j]
+        bj = b[j]
+        for i in range(m):
+            z[i] += bj
+    activate(ZT, AT, code, param)
+
+
+@jit
+def bias_update_t(b, DT, beta):
+    """Feature-major δ ``(n, m)``: b ← β b + Σ_i DT[:, i] (β = 0 overwrites)."""
+    n, m = DT.shape
+    for j in range(n):
+        d = DT[j]
+        s = ZERO * d[0]
+        for i in range(m):
+            s += d[i]
+        if beta == ZERO:
+            b[j] = s
+        else:
+            b[j] = beta * b[j] + s
+
+
+@jit
+def scale_rows(AT, s):
+    """AT[j] *= s[j]: a dropout mask on a feature-major block ``(n, m)``."""
+    n, m = AT.shape
+    for j in range(n):
+        sj = s[j]
+        a = AT[j]
+        for i in range(m):
+            a[i] *= sj
