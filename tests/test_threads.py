@@ -1,0 +1,156 @@
+"""The threads knob (argument and FASTNN_NUM_THREADS) and the opt-in Hogwild mode."""
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import fastnn
+from fastnn import _threads
+from fastnn.data import load_dataset
+
+
+def blas_threads():
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_resolve_defaults_to_every_core(monkeypatch):
+    monkeypatch.delenv(_threads.ENV, raising=False)
+    assert _threads.resolve() == numba.config.NUMBA_NUM_THREADS
+    assert _threads.resolve(1) == 1
+
+
+def test_resolve_reads_the_environment(monkeypatch):
+    monkeypatch.setenv(_threads.ENV, "1")
+    assert _threads.resolve() == 1
+    assert _threads.resolve(_threads.available()) == _threads.available()  # argument wins
+
+
+@pytest.mark.parametrize("value, words", [
+    (0, "threads=0 is invalid"), (-2, "threads=-2 is invalid"), (1.5, "threads=1.5"),
+    (True, "threads=True"), ("2", "threads='2'"),
+    (10_000, "more than the"),
+])
+def test_bad_thread_counts_are_named(value, words):
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(".", r"\.")):
+        _threads.resolve(value)
+    with pytest.raises(ValueError, match="threads"):
+        fastnn.Network([4, 3, 2], threads=value)
+
+
+@pytest.mark.parametrize("env", ["two", "0", "1e3"])
+def test_bad_environment_variable_is_named(monkeypatch, env):
+    monkeypatch.setenv(_threads.ENV, env)
+    with pytest.raises(ValueError, match=f"environment variable {_threads.ENV}"):
+        _threads.resolve()
+    net = fastnn.Network([4, 3, 2])  # the value is read when work starts
+    with pytest.raises(ValueError, match=_threads.ENV):
+        net.fit(np.zeros((4, 4)), [0, 1, 0, 1], hogwild=True)
+
+
+def test_limit_sets_numba_and_blas_then_restores():
+    before_numba = numba.get_num_threads()
+    before_blas = blas_threads()
+    with _threads.limit(1):
+        assert numba.get_num_threads() == 1
+        assert all(n == 1 for n in blas_threads())
+    assert numba.get_num_threads() == before_numba
+    assert blas_threads() == before_blas
+
+
+def test_info_reports_what_ran():
+    info = _threads.info()
+    assert info["numba_threads"] == numba.get_num_threads()
+    assert info["blas"] and {"internal_api", "num_threads"} <= set(info["blas"][0])
+    assert isinstance(info["numba_threading_layer"], str)
+
+
+def test_matrix_path_results_do_not_depend_on_threads():
+    rng = np.random.default_rng(0)
+    X = rng.random((256, 40))
+    y = rng.integers(0, 5, 256)
+    params = []
+    for threads in {1, _threads.available()}:
+        net = fastnn.Network([40, 64, 64, 5], "relu", "softmax", "log_likelihood",
+                             dtype="float64", seed=2, threads=threads)
+        net._engine.matrix = True
+        net.fit(X, y, epochs=2, mini_batch_size=64, eta=0.1)
+        params.append(net.params)
+    for p in params[1:]:
+        np.testing.assert_allclose(p, params[0], rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------------ Hogwild
+
+def small_problem(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 30)).astype(np.float32)
+    y = (X[:, :10].sum(axis=1) > X[:, 10:20].sum(axis=1)).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("sync_every", [0, 4])
+def test_one_worker_is_exactly_the_sequential_epoch(sync_every):
+    X, y = small_problem()
+    Y = np.eye(2, dtype=np.float32)[y]
+    order = np.random.default_rng(1).permutation(len(X)).astype(np.int64)
+    net = fastnn.Network([30, 12, 2], seed=3)
+    sequential, parallel = net.params.copy(), net.params.copy()
+    net._engine.train_epoch(sequential, X, Y, order, 10, 0.5, 2.0)
+    net._engine.train_epoch_async(parallel, X, Y, order, 10, 0.5, 2.0, workers=1,
+                                  sync_every=sync_every)
+    np.testing.assert_array_equal(parallel, sequential)
+
+
+@pytest.mark.parametrize("sync_every", [0, 1, 4])
+def test_workers_cover_every_mini_batch(sync_every):
+    """Two or more workers train the whole epoch: with η tiny the order of the steps does
+    not matter to first order, so the total step is the sequential one, up to the updates
+    that races overwrite (a few percent at most; a worker's share missing would be half)."""
+    X, y = small_problem()
+    Y = np.eye(2, dtype=np.float32)[y]
+    order = np.arange(len(X), dtype=np.int64)
+    net = fastnn.Network([30, 12, 2], dtype="float64", seed=3)
+    p0 = net.params.copy()
+    sequential, parallel = p0.copy(), p0.copy()
+    eta = 1e-4
+    net._engine.train_epoch(sequential, X.astype(np.float64), Y.astype(np.float64), order, 10,
+                            eta, 0.0)
+    workers = max(2, min(4, _threads.available()))
+    net._engine.train_epoch_async(parallel, X.astype(np.float64), Y.astype(np.float64), order,
+                                  10, eta, 0.0, workers=min(workers, _threads.available()),
+                                  sync_every=sync_every)
+    step_seq = sequential - p0
+    step_par = parallel - p0
+    assert np.abs(step_seq).max() > 1e-6
+    np.testing.assert_allclose(step_par, step_seq, rtol=0, atol=0.1 * np.abs(step_seq).max())
+
+
+def test_hogwild_rejects_what_it_does_not_run():
+    X, y = small_problem(40)
+    net = fastnn.Network([30, 5, 2])
+    for kwargs, words in [({"optimizer": "adam"}, "optimizer="), ({"l1": 0.1}, "l1=0.1"),
+                          ({"dropout": 0.2}, "dropout"), ({"hogwild": "yes"}, "hogwild='yes'")]:
+        kwargs.setdefault("hogwild", True)
+        with pytest.raises(ValueError, match=words):
+            net.fit(X, y, **kwargs)
+
+
+@pytest.mark.skipif(_threads.available() < 2, reason="needs two cores")
+def test_hogwild_accuracy_tracks_sequential_on_fashion_mnist():
+    """After 5 epochs of [784, 30, 10] with every core as a Hogwild worker, the mean test
+    accuracy over four seeds is within 1 percentage point of the sequential runs' mean.
+    (One run's accuracy moves by about 0.5 points from seed to seed, so this CI bar is
+    looser than the issue's 0.5 points; bench/hogwild.py measures that over more seeds.)"""
+    ds = load_dataset(dtype=np.float32)
+    (X, y), (Xt, yt) = ds.train, ds.test
+    if X.shape[0] < 50_000:
+        pytest.skip(f"needs the full Fashion-MNIST (apt-get install dataset-fashion-mnist); "
+                    f"found {ds.description}")
+    accs = {False: [], True: []}
+    for seed in range(4):
+        for hogwild in (False, True):
+            net = fastnn.Network([784, 30, 10], seed=seed)
+            net.fit(X, y, epochs=5, mini_batch_size=10, eta=0.1, lmbda=5.0, hogwild=hogwild)
+            accs[hogwild].append(net.evaluate(Xt, yt)["accuracy"])
+    diff = np.mean(accs[True]) - np.mean(accs[False])
+    assert abs(diff) <= 0.01, f"hogwild {accs[True]} vs sequential {accs[False]}"
