@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import __version__, _checks
+from . import __version__, _checks, _threads
 from ._io import ModelFileError
 from .data import DataError, load_dataset
 from .augment import Augmenter
@@ -74,6 +74,12 @@ def _parser():
     train.add_argument("--augment", action="store_true",
                        help="train each epoch on randomly rotated (±10°), shifted (±2 px) and "
                             "skewed copies of the images")
+    train.add_argument("--threads", type=int, default=None,
+                       help="engine and BLAS threads (default: $FASTNN_NUM_THREADS, else "
+                            "every core)")
+    train.add_argument("--hogwild", action="store_true",
+                       help="asynchronous lock-free SGD on every thread (plain SGD only; "
+                            "faster on many cores, not deterministic)")
     train.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                        help="float32 for speed, float64 for exactness")
     train.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling")
@@ -150,8 +156,14 @@ def _train(args):
             _checks.check_positive("--" + name.replace("_", "-"), getattr(args, name), integer=True)
     output_activation = args.output_activation or (
         "softmax" if args.cost == "log_likelihood" else "sigmoid")
+    if args.threads is not None:
+        try:
+            _threads.resolve(args.threads)
+        except ValueError as exc:
+            raise ValueError(f"--{exc}") from None
     net = Network(args.sizes, args.hidden_activation, output_activation, args.cost,
-                  dtype=args.dtype, seed=args.seed, initializer=args.initializer)
+                  dtype=args.dtype, seed=args.seed, initializer=args.initializer,
+                  threads=args.threads)
     data = load_dataset(args.data, dtype=np.dtype(args.dtype).type)
     (X, y), validation, (X_test, y_test) = data.train, data.validation, data.test
     say(f"data: {data.description}")
@@ -172,7 +184,7 @@ def _train(args):
     history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
                       eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
                       callback=progress, optimizer=args.optimizer, l1=args.l1,
-                      dropout=args.dropout or None, **extras)
+                      dropout=args.dropout or None, hogwild=args.hogwild, **extras)
     if history["stopped"]:
         say(f"stopped after epoch {history['epoch'][-1] + 1}: {history['stopped']}")
     total = time.perf_counter() - start

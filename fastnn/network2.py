@@ -139,7 +139,7 @@ class Network(object):
             monitor_training_cost=False,
             monitor_training_accuracy=False,
             early_stopping_n=0, restore_best=False, schedule=None, l1=0.0, optimizer=None,
-            dropout=None, augment=None):
+            dropout=None, augment=None, threads=None, hogwild=False):
         """Train by mini-batch stochastic gradient descent, as in the book.
 
         ``training_data`` is a list of pairs ``(x, y)`` (``x`` a column, ``y`` a one-hot
@@ -151,8 +151,9 @@ class Network(object):
         ``early_stopping_n`` stops after that many epochs without a better evaluation
         accuracy (needs ``monitor_evaluation_accuracy``) and ``restore_best`` then keeps the
         best epoch's weights; ``schedule`` is a ``fastnn.schedules`` object (e.g.
-        ``HalveOnPlateau()``, the seeds' halving of η); ``l1``, ``optimizer``, ``dropout``
-        and ``augment`` are as in ``fastnn.Network.fit``.
+        ``HalveOnPlateau()``, the seeds' halving of η); ``l1``, ``optimizer``, ``dropout``,
+        ``augment`` and ``hogwild`` are as in ``fastnn.Network.fit`` and ``threads`` as in
+        ``fastnn.Network``.
         """
         training_data = list(training_data)
         n = len(training_data)
@@ -181,9 +182,9 @@ class Network(object):
             raise ValueError(f"{watches[0]} watches the evaluation accuracy; pass "
                              f"evaluation_data and monitor_evaluation_accuracy=True")
         extras = bool(l1 or optimizer is not None or dropout is not None or augment is not None)
-        if extras and self.cost not in _ENGINE_COSTS:
-            raise ValueError("l1, optimizer, dropout and augment need one of network2's costs "
-                             "(QuadraticCost or CrossEntropyCost)")
+        if (extras or hogwild or threads is not None) and self.cost not in _ENGINE_COSTS:
+            raise ValueError("l1, optimizer, dropout, augment, threads and hogwild need one of "
+                             "network2's costs (QuadraticCost or CrossEntropyCost)")
         if schedule is not None:
             schedule.start(eta)
         best = (-1, None)
@@ -192,13 +193,15 @@ class Network(object):
         if engine:
             X, Y = _inputs(training_data, self.sizes[0]), _targets(training_data, self.sizes[-1])
             net = self._engine()
-            if extras:
+            net.threads = threads
+            if extras or hogwild:
                 from .optim import get_optimizer
                 from ._engine import OptimizerState
                 opt = get_optimizer(optimizer)
                 state = OptimizerState(opt, net._engine.n_params, net.dtype)
                 drop = net._dropout(dropout)
                 l1 = _checks.check_non_negative("l1", l1)
+                net._check_hogwild(hogwild, l1, opt, drop)
                 dropout_seed = int(np.random.randint(0, 2 ** 62))
         if evaluation_data and engine:
             X_eval = _inputs(evaluation_data, self.sizes[0])
@@ -207,11 +210,11 @@ class Network(object):
         order = list(range(n))
         for j in range(epochs):
             random.shuffle(order)  # the same permutation random.shuffle(training_data) makes
-            if engine and extras:
+            if engine and (extras or hogwild):
                 X_epoch = X if augment is None else net._augmented(augment, X, j)
                 net._epoch(X_epoch, Y, np.array(order, dtype=np.int64), mini_batch_size, eta,
                            lmbda, epoch=j, l1=l1, optimizer=opt, state=state, dropout=drop,
-                           dropout_seed=dropout_seed)
+                           dropout_seed=dropout_seed, hogwild=hogwild)
                 self._store(net)
             elif engine:
                 net._epoch(X, Y, np.array(order, dtype=np.int64), mini_batch_size, eta, lmbda,

@@ -51,6 +51,9 @@ def test_train_on_the_sample_saves_a_model_that_reproduces_the_accuracy(tmp_path
     (["--dropout", "1.5"], "--dropout=1.5 is invalid"),
     (["--early-stopping", "0"], "--early-stopping=0 is invalid"),
     (["--l1", "-2"], "--l1=-2.0 is invalid"),
+    (["--threads", "0"], "--threads=0 is invalid"),
+    (["--threads", "100000"], "more than the"),
+    (["--hogwild", "--optimizer", "adam"], "hogwild=True runs the book's plain SGD"),
 ])
 def test_bad_arguments_fail_with_one_clear_line(tmp_path, args, message):
     out = run_cli("train", "--data", SAMPLE, "--epochs", "1", *args, cwd=tmp_path)
@@ -105,4 +108,11 @@ def test_train_with_the_chapter_3_techniques(tmp_path):
     assert "stopped after epoch" in out.stdout
     net = fastnn.load(tmp_path / "m.npz")
     assert net.activations[0] == ("swish", 1.0) and net.initializers == ("glorot", "glorot")
+    assert float(out.stdout.strip().splitlines()[-1].split()[2]) > 0.6
+
+
+def test_train_with_hogwild_on_two_threads(tmp_path):
+    out = run_cli("train", "--data", SAMPLE, "--epochs", "3", "--threads", "2", "--hogwild",
+                  "--eta", "0.1", "--output", "m.npz", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip().splitlines()[-1].split()[2]) > 0.6

@@ -154,3 +154,23 @@ def test_hogwild_accuracy_tracks_sequential_on_fashion_mnist():
             accs[hogwild].append(net.evaluate(Xt, yt)["accuracy"])
     diff = np.mean(accs[True]) - np.mean(accs[False])
     assert abs(diff) <= 0.01, f"hogwild {accs[True]} vs sequential {accs[False]}"
+
+
+def test_network2_passes_threads_and_hogwild_through():
+    from fastnn import network2
+    X, y = small_problem(200)
+    data = [(x.reshape(-1, 1).astype(np.float64), np.eye(2)[t].reshape(-1, 1))
+            for x, t in zip(X, y)]
+    results = []
+    for hogwild in (False, True):
+        np.random.seed(0)
+        import random
+        random.seed(0)
+        net = network2.Network([30, 8, 2])
+        net.SGD(data, 2, 10, 0.5, threads=1, hogwild=hogwild)
+        results.append(np.concatenate([w.ravel() for w in net.weights]))
+    np.testing.assert_array_equal(results[0], results[1])  # one worker: the same epochs
+    with pytest.raises(ValueError, match="threads=0"):
+        network2.Network([30, 8, 2]).SGD(data, 1, 10, 0.5, threads=0)
+    with pytest.raises(ValueError, match="hogwild=True runs"):
+        network2.Network([30, 8, 2]).SGD(data, 1, 10, 0.5, hogwild=True, optimizer="adam")
