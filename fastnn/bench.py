@@ -6,6 +6,10 @@ epoch of the engine and of the NumPy matrix version (``fastnn.baselines``) on th
 data, alternating them, and compares the ratio NumPy/engine with the one recorded in a
 baseline file: a drop of more than the tolerance (default 25%) fails.
 
+It also times NumPy's GEMM (1024³) in the same run, interleaved, and reports each
+implementation's GFLOP/s as a fraction of that peak, the threads in effect (Numba's
+threading layer, BLAS library and kernel through threadpoolctl) and the engine's path.
+
 Configurations (the design's anchors), float32 by default, one thread by default:
 
 * A: [784, 30, 10] sigmoid, cross-entropy, mini-batch 10
@@ -22,7 +26,7 @@ import time
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _threads
 from .baselines import NumpyMatrixNetwork
 from .network import Network
 
@@ -39,31 +43,26 @@ CONFIGS = {
 SLOWDOWN_VARIABLE = "FASTNN_TEST_SLOWDOWN"
 
 
-def _limit_blas_threads(threads):
-    """Limit BLAS threads through threadpoolctl when installed; returns (limiter, info)."""
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-    except ImportError:
-        return None, "BLAS threads not limited (install fastnn[bench] for threadpoolctl)"
-    limiter = threadpool_limits(threads)
-    blas = [f"{i.get('internal_api')} {i.get('num_threads')} thread(s) "
-            f"({i.get('architecture', '?')})" for i in threadpool_info()
-            if i.get("user_api") == "blas"]
-    return limiter, ", ".join(blas) or "no BLAS found"
+def gemm_seconds(A, B, C):
+    """Seconds for one C = A @ B (NumPy's BLAS): the yardstick of the peak."""
+    start = time.perf_counter()
+    np.matmul(A, B, out=C)
+    return time.perf_counter() - start
 
 
 def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, threads=1,
             seed=0):
-    """Seconds per 50,000-sample epoch of the engine and the NumPy matrix version.
+    """Seconds per 50,000-sample epoch of the engine and the NumPy matrix version, and
+    the machine's GEMM peak under the same thread limit, all measured in one run.
 
-    Each repeat times one epoch of every implementation of every config, in an order
-    rotated from repeat to repeat; the medians are reported with their ratio.
+    Each repeat times one epoch of every implementation of every config and a burst of
+    1024³ GEMMs, in an order rotated from repeat to repeat; the medians are reported, with
+    GFLOP/s (6 × weights × samples / s, the design's count) and their fraction of the
+    peak. ``threads`` is a count or "all" (every core), for the engine and BLAS alike.
     """
-    import numba
-
     repeats = _checks.check_positive("repeats", repeats, integer=True)
     n_samples = _checks.check_positive("n_samples", n_samples, integer=True)
-    threads = _checks.check_positive("threads", threads, integer=True)
+    threads = _threads.available() if threads == "all" else _threads.resolve(threads)
     dtype = _checks.check_dtype(dtype)
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown or not configs:
@@ -74,21 +73,23 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
     labels = rng.integers(0, 10, n_samples)
     Y = np.eye(10, dtype=dtype)[labels]
     order = rng.permutation(n_samples).astype(np.int64)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    limiter, blas = _limit_blas_threads(threads)
-    try:
-        runners = {}
+    G = [rng.random((1024, 1024)).astype(dtype) for _ in range(3)]
+    with _threads.limit(threads):
+        runners, paths = {}, {}
         for name in configs:
             c = CONFIGS[name]
-            net = Network(c["sizes"], c["hidden"], c["output"], c["cost"], dtype=dtype, seed=seed)
+            net = Network(c["sizes"], c["hidden"], c["output"], c["cost"], dtype=dtype, seed=seed,
+                          threads=threads)
             numpy_net = NumpyMatrixNetwork([w.copy() for w in net.weights],
                                            [b.copy() for b in net.biases], c["hidden"],
                                            c["output"], c["cost"], dtype=dtype)
             m = c["mini_batch_size"]
+            paths[name] = "matrix (BLAS)" if net._engine.uses_matrix(m) else "loops"
             runners[(name, "engine")] = lambda net=net, m=m: net._engine.train_epoch(
                 net.params, X, Y, order, m, 0.01, 0.0)
             runners[(name, "numpy")] = lambda numpy_net=numpy_net, m=m: numpy_net.train_epoch(
                 X, Y, order, m, 0.01, 0.0)
+        runners[("gemm", "peak")] = lambda: [gemm_seconds(*G) for _ in range(5)]
         for run in runners.values():  # compile and warm up
             run()
         times = {key: [] for key in runners}
@@ -98,21 +99,27 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
                 start = time.perf_counter()
                 runners[key]()
                 times[key].append(time.perf_counter() - start)
-    finally:
-        if limiter is not None:
-            limiter.unregister()
+        info = _threads.info()
+    peak = 5 * 2 * 1024 ** 3 / float(np.median(times[("gemm", "peak")])) / 1e9
     scale = 50000 / n_samples
     results = {}
     for name in configs:
         sizes = CONFIGS[name]["sizes"]
         weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        flop = 6 * weights * 50000
         engine = float(np.median(times[(name, "engine")])) * scale
         numpy_s = float(np.median(times[(name, "numpy")])) * scale
         results[name] = {"engine_s_per_epoch": engine, "numpy_s_per_epoch": numpy_s,
-                         "ratio": numpy_s / engine,
-                         "engine_gflops": 6 * weights * 50000 / engine / 1e9}
+                         "ratio": numpy_s / engine, "engine_gflops": flop / engine / 1e9,
+                         "numpy_gflops": flop / numpy_s / 1e9,
+                         "engine_peak_fraction": flop / engine / 1e9 / peak,
+                         "numpy_peak_fraction": flop / numpy_s / 1e9 / peak,
+                         "engine_samples_per_s": 50000 / engine, "engine_path": paths[name]}
+    blas = ", ".join(f"{b['internal_api']} {b['version']} {b['num_threads']} thread(s) "
+                     f"({b['architecture']})" for b in info["blas"]) or "no BLAS found"
     return {"configs": results, "dtype": np.dtype(dtype).name, "threads": threads,
-            "blas": blas, "numba_threads": numba.get_num_threads(), "repeats": repeats,
+            "gemm_peak_gflops": peak, "blas": blas, "numba_threads": info["numba_threads"],
+            "numba_threading_layer": info["numba_threading_layer"], "repeats": repeats,
             "n_samples": n_samples, "machine": platform.processor() or platform.machine(),
             "slowdown": os.environ.get(SLOWDOWN_VARIABLE)}
 
@@ -136,13 +143,17 @@ def gate(result, baseline, tolerance=0.25):
 def format_table(result):
     """The result as a small text table."""
     lines = [f"fastnn bench: {result['dtype']}, {result['threads']} thread(s); BLAS: "
-             f"{result['blas']}; median of {result['repeats']} interleaved epochs of "
-             f"{result['n_samples']} samples, scaled to 50,000",
-             f"{'config':8s} {'engine s':>10s} {'numpy s':>10s} {'numpy/engine':>13s} "
-             f"{'GFLOP/s':>9s}"]
+             f"{result['blas']}; Numba threading layer: {result['numba_threading_layer']}",
+             f"median of {result['repeats']} interleaved epochs of {result['n_samples']} "
+             f"samples, scaled to 50,000; GEMM peak (1024^3, same run) "
+             f"{result['gemm_peak_gflops']:.1f} GFLOP/s",
+             f"{'config':7s} {'engine s':>9s} {'numpy s':>9s} {'numpy/engine':>13s} "
+             f"{'engine GFLOP/s':>15s} {'of peak':>8s} {'numpy of peak':>14s}  engine path"]
     for name, r in result["configs"].items():
-        lines.append(f"{name:8s} {r['engine_s_per_epoch']:10.3f} {r['numpy_s_per_epoch']:10.3f} "
-                     f"{r['ratio']:12.2f}x {r['engine_gflops']:9.1f}")
+        lines.append(f"{name:7s} {r['engine_s_per_epoch']:9.3f} {r['numpy_s_per_epoch']:9.3f} "
+                     f"{r['ratio']:12.2f}x {r['engine_gflops']:15.1f} "
+                     f"{r['engine_peak_fraction']:8.0%} {r['numpy_peak_fraction']:14.0%}  "
+                     f"{r['engine_path']}")
     return "\n".join(lines)
 
 

@@ -98,7 +98,8 @@ def _parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bench.add_argument("--configs", default="A,B", help="comma-separated configs (A, B, C)")
     bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    bench.add_argument("--threads", type=int, default=1, help="engine and BLAS threads")
+    bench.add_argument("--threads", default="1",
+                       help="engine and BLAS threads: a count, or 'all' (every core)")
     bench.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation")
     bench.add_argument("--samples", type=int, default=10000, help="samples per timed epoch")
     bench.add_argument("--json", default=None, help="write the result as JSON to this path")
@@ -117,6 +118,12 @@ def _bench(args):
     if not 0 < args.tolerance < 1:
         raise ValueError(f"--tolerance={args.tolerance} is invalid; expected a number in (0, 1)")
     baseline = bench.load_baseline(args.gate) if args.gate else None
+    if args.threads != "all":
+        try:
+            args.threads = _threads.resolve(int(args.threads) if args.threads.isdigit()
+                                            else args.threads)
+        except ValueError as exc:
+            raise ValueError(f"--{exc}") from None
     result = bench.measure(configs=[c.strip() for c in args.configs.split(",") if c.strip()],
                            dtype=args.dtype, repeats=args.repeats, n_samples=args.samples,
                            threads=args.threads)

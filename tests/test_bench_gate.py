@@ -68,3 +68,18 @@ def test_gate_passes_on_the_engine_and_fails_on_a_slowed_engine(tmp_path):
     slowed = json.loads((tmp_path / "baseline.json.result.json").read_text())
     assert slowed["slowdown"] == "6"
     assert slowed["configs"]["A"]["ratio"] < fast["configs"]["A"]["ratio"] / 3
+
+
+def test_measure_reports_peak_fraction_threads_and_path():
+    result = bench.measure(configs=["A"], n_samples=300, repeats=1)
+    a = result["configs"]["A"]
+    assert result["gemm_peak_gflops"] > 0 and result["threads"] == 1
+    assert a["engine_gflops"] / result["gemm_peak_gflops"] == pytest.approx(
+        a["engine_peak_fraction"])
+    assert a["engine_path"] == "loops"
+    assert "openblas" in result["blas"] or "mkl" in result["blas"] or "blis" in result["blas"]
+    assert result["numba_threads"] == 1
+    table = bench.format_table(result)
+    assert "GEMM peak" in table and "of peak" in table
+    with pytest.raises(ValueError, match="threads=0 is invalid"):
+        bench.measure(configs=["A"], threads=0)

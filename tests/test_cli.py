@@ -116,3 +116,20 @@ def test_train_with_hogwild_on_two_threads(tmp_path):
                   "--eta", "0.1", "--output", "m.npz", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip().splitlines()[-1].split()[2]) > 0.6
+
+
+@NEED_FULL
+def test_train_on_full_fashion_mnist_peaks_under_the_memory_bound(tmp_path):
+    """`fastnn train` peaks under 1.5 × (the float32 data set) + 200 MB resident: no
+    per-sample Python objects, no float64 copies of the data set."""
+    wrapper = ("import resource, subprocess, sys; "
+               "r = subprocess.run([sys.executable, '-m', 'fastnn', 'train', '--epochs', '1', "
+               "'--quiet', '--output', 'm.npz']); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+               "sys.exit(r.returncode)")
+    out = subprocess.run([sys.executable, "-c", wrapper], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    peak_mb = int(out.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    dataset_mb = 70000 * 784 * 4 / 2 ** 20
+    assert peak_mb < 1.5 * dataset_mb + 200, f"peak {peak_mb:.0f} MB"
