@@ -30,9 +30,9 @@ per-step (η, λ/n, λ₁/n, η/(1 − β₁ᵗ), √(1 − β₂ᵗ)) in the pa
 How the steps are written, so that LLVM vectorizes them (bench/optim_speed.py measures it):
 
 * one loop per optimizer, chosen outside the loop, with the regularization fused into
-  it (one pass over params, grad and state; ``grad`` is only read): once over the weights
-  with reg = (λ/n, λ₁/n), once over the rest with reg = None, a separately compiled
-  loop with no regularization in it;
+  it (one pass over params, grad and state; ``grad`` is only read): run once over the
+  weights with reg = (λ/n, λ₁/n), once over the rest with reg = None, for which Numba
+  compiles a separate loop with no regularization in it;
 * divisions are ``np.divide``, not ``/``: Numba's ``/`` checks for a zero divisor to
   raise ZeroDivisionError, and that branch keeps a loop scalar; ``np.divide`` is the
   plain IEEE division (x/0 = ±inf, 0/0 = NaN), the same values wherever ``/`` returned;
@@ -72,116 +72,82 @@ def regularize(params, grad, n_weights, l2, l1):
         grad[i] = _regularized(params[i], grad[i], (l2, l1))
 
 
-# Each loop below runs over whole (sliced) arrays: an index that starts at 0 is known to
-# be non-negative, so Numba emits no wraparound for it and the loop stays vectorizable.
-
-@jit
-def _sgd(params, grad, reg, eta):
-    """θ ← θ − η g."""
-    for i in range(params.shape[0]):
-        w = params[i]
-        g = _regularized(w, grad[i], reg)
-        params[i] = w - eta * g
-
-
-@jit
-def _momentum(params, grad, reg, eta, mu, velocity):
-    """v ← μ v − η g; θ ← θ + v."""
-    for i in range(params.shape[0]):
-        w = params[i]
-        g = _regularized(w, grad[i], reg)
-        v = mu * velocity[i] - eta * g
-        velocity[i] = v
-        params[i] = w + v
-
-
-@jit
-def _nesterov(params, grad, reg, eta, mu, velocity):
-    """v ← μ v − η g; θ ← θ + μ v − η g."""
-    for i in range(params.shape[0]):
-        w = params[i]
-        g = _regularized(w, grad[i], reg)
-        v = mu * velocity[i] - eta * g
-        velocity[i] = v
-        params[i] = w + (mu * v - eta * g)
-
-
-@jit
-def _adagrad(params, grad, reg, eta, eps, sum_sq):
-    """G ← G + g²; θ ← θ − η g / (√G + ε)."""
-    for i in range(params.shape[0]):
-        w = params[i]
-        g = _regularized(w, grad[i], reg)
-        G = sum_sq[i] + g * g
-        sum_sq[i] = G
-        params[i] = w - np.divide(eta * g, np.sqrt(G) + eps)
-
-
-@jit
-def _rmsprop(params, grad, reg, eta, eps, alpha, mean_sq):
-    """r ← α r + (1 − α) g²; θ ← θ − η g / (√r + ε)."""
-    one_minus_alpha = ONE - alpha
-    for i in range(params.shape[0]):
-        w = params[i]
-        g = _regularized(w, grad[i], reg)
-        r = alpha * mean_sq[i] + one_minus_alpha * g * g
-        mean_sq[i] = r
-        params[i] = w - np.divide(eta * g, np.sqrt(r) + eps)
-
-
-@jit
-def _adam(params, grad, reg, beta1, beta2, eps, step, bc2_sqrt, m, v):
-    """m ← β₁ m + (1 − β₁) g; v ← β₂ v + (1 − β₂) g²; θ ← θ − step m / (√v / bc2_sqrt + ε)
-    with step = η/(1 − β₁ᵗ) and bc2_sqrt = √(1 − β₂ᵗ)."""
-    one_minus_beta1 = ONE - beta1
-    one_minus_beta2 = ONE - beta2
-    for i in range(params.shape[0]):
-        w = params[i]
-        g = _regularized(w, grad[i], reg)
-        mi = beta1 * m[i] + one_minus_beta1 * g
-        vi = beta2 * v[i] + one_minus_beta2 * g * g
-        m[i] = mi
-        v[i] = vi
-        params[i] = w - np.divide(step * mi, np.divide(np.sqrt(vi), bc2_sqrt) + eps)
-
-
-@jit
-def _amsgrad(params, grad, reg, beta1, beta2, eps, step, bc2_sqrt, m, v, v_max):
-    """Adam with v_max ← max(v_max, v) in the step in place of v."""
-    one_minus_beta1 = ONE - beta1
-    one_minus_beta2 = ONE - beta2
-    for i in range(params.shape[0]):
-        w = params[i]
-        g = _regularized(w, grad[i], reg)
-        mi = beta1 * m[i] + one_minus_beta1 * g
-        vi = beta2 * v[i] + one_minus_beta2 * g * g
-        m[i] = mi
-        v[i] = vi
-        vmax = max(v_max[i], vi)
-        v_max[i] = vmax
-        params[i] = w - np.divide(step * mi, np.divide(np.sqrt(vmax), bc2_sqrt) + eps)
-
-
 @jit
 def _step(params, grad, reg, code, hyper, coef, s1, s2, s3):
-    """Optimizer ``code``'s step on (slices of) the buffers; reg as in ``_regularized``."""
+    """Optimizer ``code``'s step over whole (sliced) buffers, with ``_regularized``'s reg.
+
+    Every loop starts at index 0, which Numba knows is non-negative: it emits no
+    wraparound for negative indices, and the loop stays vectorizable. The loops sit in
+    one function so that a step compiles once per dtype and reg, not once per optimizer."""
+    n = params.shape[0]
     eta = coef[0]
     if code == SGD:
-        _sgd(params, grad, reg, eta)
+        for i in range(n):
+            w = params[i]
+            g = _regularized(w, grad[i], reg)
+            params[i] = w - eta * g
     elif code == MOMENTUM:
-        _momentum(params, grad, reg, eta, hyper[0], s1)
+        mu = hyper[0]
+        for i in range(n):
+            w = params[i]
+            g = _regularized(w, grad[i], reg)
+            v = mu * s1[i] - eta * g
+            s1[i] = v
+            params[i] = w + v
     elif code == NESTEROV:
-        _nesterov(params, grad, reg, eta, hyper[0], s1)
+        mu = hyper[0]
+        for i in range(n):
+            w = params[i]
+            g = _regularized(w, grad[i], reg)
+            v = mu * s1[i] - eta * g
+            s1[i] = v
+            params[i] = w + (mu * v - eta * g)
     elif code == ADAGRAD:
-        _adagrad(params, grad, reg, eta, hyper[3], s1)
+        eps = hyper[3]
+        for i in range(n):
+            w = params[i]
+            g = _regularized(w, grad[i], reg)
+            G = s1[i] + g * g
+            s1[i] = G
+            params[i] = w - np.divide(eta * g, np.sqrt(G) + eps)
     elif code == RMSPROP:
-        _rmsprop(params, grad, reg, eta, hyper[3], hyper[4], s1)
+        eps = hyper[3]
+        alpha = hyper[4]
+        one_minus_alpha = ONE - alpha
+        for i in range(n):
+            w = params[i]
+            g = _regularized(w, grad[i], reg)
+            r = alpha * s1[i] + one_minus_alpha * g * g
+            s1[i] = r
+            params[i] = w - np.divide(eta * g, np.sqrt(r) + eps)
     elif code == ADAM:
-        if hyper[5] != ZERO:
-            _amsgrad(params, grad, reg, hyper[1], hyper[2], hyper[3], coef[3], coef[4], s1, s2,
-                     s3)
+        beta1 = hyper[1]
+        beta2 = hyper[2]
+        eps = hyper[3]
+        step = coef[3]          # η / (1 − β₁ᵗ)
+        bc2_sqrt = coef[4]      # √(1 − β₂ᵗ)
+        one_minus_beta1 = ONE - beta1
+        one_minus_beta2 = ONE - beta2
+        if hyper[5] != ZERO:    # AMSGrad
+            for i in range(n):
+                w = params[i]
+                g = _regularized(w, grad[i], reg)
+                mi = beta1 * s1[i] + one_minus_beta1 * g
+                vi = beta2 * s2[i] + one_minus_beta2 * g * g
+                s1[i] = mi
+                s2[i] = vi
+                vmax = max(s3[i], vi)
+                s3[i] = vmax
+                params[i] = w - np.divide(step * mi, np.divide(np.sqrt(vmax), bc2_sqrt) + eps)
         else:
-            _adam(params, grad, reg, hyper[1], hyper[2], hyper[3], coef[3], coef[4], s1, s2)
+            for i in range(n):
+                w = params[i]
+                g = _regularized(w, grad[i], reg)
+                mi = beta1 * s1[i] + one_minus_beta1 * g
+                vi = beta2 * s2[i] + one_minus_beta2 * g * g
+                s1[i] = mi
+                s2[i] = vi
+                params[i] = w - np.divide(step * mi, np.divide(np.sqrt(vi), bc2_sqrt) + eps)
 
 
 @jit

@@ -183,29 +183,27 @@ def test_inf_and_nan_stay_visible(name, code, hyper, eta, dtype):
     assert np.isfinite(np.delete(got, 3)).all()
 
 
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
-                    reason="checks x86-64 packed SIMD instructions")
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_adaptive_loops_compile_to_packed_sqrt_and_division(dtype):
-    """The loops must vectorize: a `/` (Numba's zero-divisor check) or a float64 constant
-    in a float32 loop would bring back scalar sqrtss/divss or a conversion. Compiled here
-    without the cache, with the kernels' flags, so that the assembly can be read."""
-    p = "s" if dtype == np.float32 else "d"
+@pytest.mark.parametrize("reg", ["weights", "biases"])
+def test_step_loops_compile_to_packed_sqrt_and_division(dtype, reg):
+    """The loops must vectorize. A `/` brings back Numba's zero-divisor check (and its
+    "division by zero" error path), which keeps a loop scalar; a float64 constant in a
+    float32 loop shows up as a conversion. ``_step`` is compiled here without the cache,
+    with the kernels' flags, so that its code can be read; its four adaptive loops
+    (AdaGrad, RMSProp, Adam, AMSGrad) need at least one packed square root and one
+    packed division each."""
     n = 64
     a = np.ones(n, dtype)
-    c = dtype(0.5)
-    cases = {
-        "_adagrad": (a, a.copy(), None, c, c, a.copy()),
-        "_rmsprop": (a, a.copy(), (c, c), c, c, c, a.copy()),
-        "_adam": (a, a.copy(), (c, c), c, c, c, c, c, a.copy(), a.copy()),
-        "_amsgrad": (a, a.copy(), None, c, c, c, c, c, a.copy(), a.copy(), a.copy()),
-    }
-    for name, args in cases.items():
-        f = numba.njit(nogil=True, fastmath=set(FASTMATH))(getattr(k, name).py_func)
-        f(*args)
-        asm = f.inspect_asm(f.signatures[0])
-        assert re.search(rf"\bv?sqrtp{p}\b", asm), f"{name} ({dtype.__name__}): no packed sqrt"
-        assert re.search(rf"\bv?divp{p}\b", asm), f"{name} ({dtype.__name__}): no packed div"
-        if dtype == np.float32:
-            assert not re.search(r"\bv?cvtss2sd\b|\bv?cvtps2pd\b", asm), \
-                f"{name}: float32 promoted to float64"
+    f = numba.njit(nogil=True, fastmath=set(FASTMATH))(k._step.py_func)
+    f(a, a.copy(), (dtype(0.5), dtype(0.5)) if reg == "weights" else None, k.ADAM,
+      np.full(6, 0.5, dtype), np.full(5, 0.5, dtype), a.copy(), a.copy(), a.copy())
+    sig = f.signatures[0]
+    assert "division by zero" not in f.inspect_llvm(sig), "a `/` with a zero check"
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the instruction names below are x86-64's")
+    asm = f.inspect_asm(sig)
+    p = "s" if dtype == np.float32 else "d"
+    assert len(re.findall(rf"\bv?sqrtp{p}\b", asm)) >= 4, "an adaptive loop without packed sqrt"
+    assert len(re.findall(rf"\bv?divp{p}\b", asm)) >= 4, "an adaptive loop without packed div"
+    if dtype == np.float32:
+        assert not re.search(r"\bv?cvtss2sd\b|\bv?cvtps2pd\b", asm), "float32 promoted"
