@@ -1,14 +1,16 @@
 """Speed of the optimizer step (kernels/optim.py): one step over a whole flat parameter
 buffer, and its share of a training epoch.
 
-    python bench/optim_speed.py [--against REV] [--repeats 7] [--epochs] [--dtype float32]
+    python bench/optim_speed.py [--against REV] [--repeats 7] [--dtype float32]
+                                [--epochs [--cases momentum,adam] [--no-steps]]
 
 Steps: one ``apply_step`` of every optimizer (and of SGD with L1 + L2) over the buffers of
 config A [784, 30, 10] (23,860 parameters, the chapter-3 network) and config C
 [784, 1024, 1024, 10] (1,863,690), called from a compiled loop so that no Python call
 overhead is timed. Printed: µs per step, ns per parameter, and the step's cost relative
 to SGD's. ``--epochs``: seconds per 50,000-sample epoch of config A per chapter-3
-technique (as bench/techniques.py), relative to the book's fused plain SGD epoch.
+technique (bench/techniques.py's cases but augmentation), relative to the book's fused
+plain SGD epoch.
 
 With ``--against REV`` every measurement is also taken with kernels/optim.py and
 kernels/update.py as they are at git revision REV (the rest of kernels/ as in the working
@@ -115,9 +117,14 @@ def bench_steps(variants, dtype, repeats):
     return times
 
 
-def bench_epochs(variants, repeats):
+def bench_epochs(variants, repeats, only=None):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from techniques import CASES
+    # Augmentation never reaches the optimizer step, and its epochs (warping every image)
+    # vary too much from run to run to compare.
+    CASES = [c for c in CASES if not c[0].startswith("augment")]
+    if only:
+        CASES = [CASES[0]] + [c for c in CASES[1:] if any(w in c[0] for w in only)]
 
     import fastnn
     from fastnn import _engine
@@ -168,6 +175,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epochs", action="store_true", help="also time training epochs")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--cases", help="with --epochs: comma-separated words; only the "
+                        "techniques whose names contain one (plain SGD always runs)")
+    parser.add_argument("--no-steps", action="store_true", help="skip the step timings")
     args = parser.parse_args(argv)
     sys.path.insert(0, ROOT)
     from fastnn.kernels import epoch, optim
@@ -176,9 +186,11 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         if args.against:
             variants[args.against] = _load_kernels(args.against, folder)
-        bench_steps(variants, np.dtype(args.dtype).type, args.repeats)
+        if not args.no_steps:
+            bench_steps(variants, np.dtype(args.dtype).type, args.repeats)
         if args.epochs:
-            bench_epochs(variants, max(3, args.repeats // 2))
+            bench_epochs(variants, max(3, args.repeats // 2),
+                         args.cases.split(",") if args.cases else None)
 
 
 if __name__ == "__main__":
