@@ -194,8 +194,8 @@ class Engine:
         _test_slowdown(start)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
-        """One optimizer step on ``params`` from the mean gradient ``grad`` (overwritten by
-        the regularized one), as the epoch loop takes it after every mini-batch."""
+        """One optimizer step on ``params`` from the mean gradient ``grad`` (read, not
+        changed), with L2/L1 on the weights, as the epoch loop takes it after every mini-batch."""
         opt = state.optimizer
         _optim.apply_step(params, grad, self.n_weights, opt.code,
                           np.asarray(opt.hyper(), dtype=self.dtype), self.dtype(eta),
