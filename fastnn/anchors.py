@@ -230,6 +230,16 @@ class _Anchor:
         self.cost = cost
         return ws, bs
 
+    def _checked_parameters(self, weights, biases):
+        """``weights`` and ``biases`` as NumPy copies of this network's dtype, checked
+        against its layer sizes."""
+        ws, bs, _ = _check_network(weights, biases, self.hidden_activation,
+                                   self.output_activation, self.cost, self.dtype)
+        sizes = [ws[0].shape[1]] + [w.shape[0] for w in ws]
+        if sizes != self.sizes:
+            raise ValueError(f"weights describe layer sizes {sizes}; expected {self.sizes}")
+        return ws, bs
+
     def __repr__(self):
         return (f"{type(self).__name__}(sizes={self.sizes}, hidden_activation="
                 f"{self.hidden_activation!r}, output_activation={self.output_activation!r}, "
@@ -274,6 +284,13 @@ class JaxScanNetwork(_Anchor):
     def biases(self):
         """Per-layer biases as NumPy arrays (copies), (n_out,)."""
         return [np.array(b) for _, b in self.params]
+
+    def set_parameters(self, weights, biases):
+        """Replace the parameters with copies of ``weights`` and ``biases`` (same sizes);
+        compiled executables are kept."""
+        ws, bs = self._checked_parameters(weights, biases)
+        self.params = tuple((self._jax.device_put(w), self._jax.device_put(b))
+                            for w, b in zip(ws, bs))
 
     def to_device(self, array):
         """``array`` as a JAX array of this network's dtype (pass X and Y this way to keep
@@ -423,6 +440,13 @@ class TorchEagerNetwork(_Anchor):
     def biases(self):
         """Per-layer biases as NumPy arrays (copies), (n_out,)."""
         return [b.detach().numpy().copy() for b in self._b]
+
+    def set_parameters(self, weights, biases):
+        """Copy ``weights`` and ``biases`` (same sizes) into the parameter tensors."""
+        ws, bs = self._checked_parameters(weights, biases)
+        with self._torch.no_grad():
+            for t, a in zip(self._w + self._b, ws + bs):
+                t.copy_(self._torch.from_numpy(a))
 
     def _tensor(self, array):
         torch = self._torch

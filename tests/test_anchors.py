@@ -96,6 +96,20 @@ def test_two_epochs_and_a_single_short_mini_batch(anchor_id):
     _assert_same(anchor.biases, numpy_net.biases, "float64", "biases")
 
 
+@pytest.mark.parametrize("anchor_id", ["jax", "torch-autograd"])
+def test_set_parameters_restarts_from_the_given_parameters(anchor_id):
+    net, X, Y, order, m = _problem("A", "float64")
+    anchor = _anchor(anchor_id, net, "A", "float64")
+    anchor.train_epoch(X, Y, order, m, ETA, LMBDA)
+    first = anchor.weights + anchor.biases
+    anchor.set_parameters(net.weights, net.biases)
+    _assert_same(anchor.weights, net.weights, "float64", "weights after set_parameters")
+    anchor.train_epoch(X, Y, order, m, ETA, LMBDA)
+    _assert_same(anchor.weights + anchor.biases, first, "float64", "second run")
+    with pytest.raises(ValueError, match=r"layer sizes \[784, 30\]; expected \[784, 30, 10\]"):
+        anchor.set_parameters(net.weights[:1], net.biases[:1])
+
+
 def test_jax_float32_stays_float32_with_x64_enabled():
     """A float64 anchor turns on jax_enable_x64; a float32 anchor's epoch still traces to
     float32 arithmetic only (no f64 anywhere in its jaxpr) and returns float32."""
