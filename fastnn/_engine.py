@@ -246,8 +246,18 @@ class Engine:
             return Z, A
         ident, ws_z, ws_a, _ = self._workspace(m)
         rows = np.arange(N, dtype=np.int64)
-        _epoch.forward_all(params, self.w_off, self.b_off, self.sizes, self.acts,
-                           self.act_params, X, rows, ident, ws_z, ws_a, Z, A)
+        # The training loop's own forward pass, block by block: no second compiled copy
+        # of it (a kernel that loops over the blocks would cost seconds of compile time).
+        mask = np.empty(0, self.dtype)
+        for start in range(0, N, m):
+            stop = min(start + m, N)
+            _epoch.forward_pass(params, self.w_off, self.b_off, self.sizes, self.acts,
+                                self.act_params, self._no_drop, mask, X, rows[start:stop],
+                                ident, ws_z, ws_a)
+            out = (stop - start) * (int(self.sizes[1:].sum()) - n_out)
+            size = (stop - start) * n_out
+            Z[start:stop] = ws_z[out:out + size].reshape(stop - start, n_out)
+            A[start:stop] = ws_a[out:out + size].reshape(stop - start, n_out)
         return Z, A
 
     def total_cost(self, params, Y, Z, A, lmbda):

@@ -46,7 +46,8 @@ def output_delta(Z, A, Y, rows, cost, act, param, D):
                 for j in range(n):
                     D[i, j] = A[i, j] * (D[i, j] - dot)
         else:
-            multiply_by_derivative(D, Z, A, act, param, False)
+            from_z = act < 0  # False, typed bool: a literal False compiles a second copy
+            multiply_by_derivative(D, Z, A, act, param, from_z)
 
 
 @jit

@@ -228,15 +228,15 @@ def weight_gradient(D, A_in, rows, alpha, beta_w, beta_b, W_out, b_out):
     """
     n_out = W_out.shape[0]
     m = rows.shape[0]
-    j = 0
-    while j + 2 <= n_out:
+    for pair in range(n_out // 2):
+        j = 2 * pair
         w = W_out[j]
         v = W_out[j + 1]
         _scale_row(w, beta_w)
         _scale_row(v, beta_w)
         _accumulate_pair(D, A_in, rows, alpha, j, w, v)
-        j += 2
-    if j < n_out:
+    if n_out % 2:
+        j = n_out - 1
         w = W_out[j]
         _scale_row(w, beta_w)
         _accumulate_one(D, A_in, rows, alpha, j, w)

@@ -69,10 +69,12 @@ def forward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, X,
         A = _block(ws_a, sizes, l, m)
         W = layer_weights(params, w_off, sizes, l)
         b = layer_biases(params, b_off, sizes, l)
-        if l == 0:
-            forward(W, b, X, rows, Z, A, acts[0], act_params[0])
-        else:
-            forward(W, b, _block(ws_a, sizes, l - 1, m), ident[:m], Z, A, acts[l], act_params[l])
+        A_in = X
+        r_in = rows
+        if l > 0:
+            A_in = _block(ws_a, sizes, l - 1, m)
+            r_in = ident[:m]
+        forward(W, b, A_in, r_in, Z, A, acts[l], act_params[l])
         if drop_p[l] > 0.0:
             scale_columns(A, _mask_of(mask, sizes, l))
 
@@ -98,11 +100,13 @@ def backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, c
                      act_params[l], dropped, D)
         if dropped:
             scale_columns(D, _mask_of(mask, sizes, l))
-    weight_gradient(_block(ws_d, sizes, 0, m), X, rows, alpha, beta_w, beta_b,
-                    layer_weights(out, w_off, sizes, 0), layer_biases(out, b_off, sizes, 0))
-    for l in range(1, L):
-        weight_gradient(_block(ws_d, sizes, l, m), _block(ws_a, sizes, l - 1, m), ident[:m],
-                        alpha, beta_w, beta_b,
+    for l in range(L):  # one call site per kernel: a literal layer 0 would compile twice
+        A_in = X
+        r_in = rows
+        if l > 0:
+            A_in = _block(ws_a, sizes, l - 1, m)
+            r_in = ident[:m]
+        weight_gradient(_block(ws_d, sizes, l, m), A_in, r_in, alpha, beta_w, beta_b,
                         layer_weights(out, w_off, sizes, l), layer_biases(out, b_off, sizes, l))
 
 
@@ -172,22 +176,3 @@ def mean_gradient(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, c
     scratch[1] = 0
     backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y, rows,
                   ident, ws_z, ws_a, ws_d, scratch[0], scratch[1], scratch[1], grad)
-
-
-@jit
-def forward_all(params, w_off, b_off, sizes, acts, act_params, X, rows, ident, ws_z, ws_a,
-                Z_out, A_out):
-    """Output-layer z and a for every sample X[rows[i]], in blocks of len(ident) rows,
-    with the full network (no dropout). Z_out and A_out are (len(rows), sizes[-1])."""
-    L = acts.shape[0]
-    chunk = ident.shape[0]
-    n = rows.shape[0]
-    no_drop = np.zeros(L)
-    no_mask = Z_out[0, :0]
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        m = stop - start
-        forward_pass(params, w_off, b_off, sizes, acts, act_params, no_drop, no_mask, X,
-                     rows[start:stop], ident, ws_z, ws_a)
-        Z_out[start:stop] = _block(ws_z, sizes, L - 1, m)
-        A_out[start:stop] = _block(ws_a, sizes, L - 1, m)
