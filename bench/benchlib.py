@@ -291,25 +291,33 @@ class ThreadLimit:
     JAX and PyTorch, when installed, are imported before the BLAS limit is set, so that
     the libraries they load are limited too.
 
-    ``pin=CPU`` (with one thread only) also pins every thread of the process, and every
-    thread started later, to that CPU (``os.sched_setaffinity``). One thread is then one
-    core for everything, including the worker threads of XLA's runtime, which otherwise
-    hand work between cores (JAX's epochs on A and B are markedly slower unpinned).
+    ``pin``: ``"auto"`` (default) pins every thread of the process, and every thread
+    started later, to one CPU (the highest-numbered one it may run on) when ``threads``
+    is 1, and does nothing otherwise; a CPU number pins to that CPU (one thread only);
+    ``"none"`` or None never pins. Pinning is what makes one thread one core for JAX:
+    XLA's CPU runtime hands the compiled epoch between its own threads even with the
+    one-thread flags, and unpinned those threads run on both cores (CPU/wall up to 2 on
+    configs A and B) or, on a busy machine, move between them.
     """
 
-    def __init__(self, threads="1", pin=None):
+    def __init__(self, threads="1", pin="auto"):
         self.mode = str(threads)
         if self.mode != "all" and not (self.mode.isdigit() and int(self.mode) > 0):
             raise ValueError(f"threads={threads!r}: expected 'all' or a positive integer")
-        if pin is not None:
-            cpus = sorted(os.sched_getaffinity(0))
-            if self.mode != "1":
-                raise ValueError(f"pin={pin!r} needs threads='1', not {threads!r}")
-            if not str(pin).isdigit() or int(pin) not in cpus:
-                raise ValueError(f"pin={pin!r} is invalid; expected one of the CPUs this "
-                                 f"process may run on: {cpus}")
-            pin = int(pin)
-        self.pin = pin
+        can_pin = hasattr(os, "sched_setaffinity")
+        cpus = sorted(os.sched_getaffinity(0)) if can_pin else []
+        if pin in (None, "none") or (pin == "auto" and (self.mode != "1" or not can_pin)):
+            pin = None
+        elif pin == "auto":
+            pin = cpus[-1]
+        elif self.mode != "1":
+            raise ValueError(f"pin={pin!r} needs threads='1', not {threads!r}")
+        elif not can_pin:
+            raise ValueError(f"pin={pin!r}: this system cannot pin threads to CPUs")
+        elif not str(pin).isdigit() or int(pin) not in cpus:
+            raise ValueError(f"pin={pin!r} is invalid; expected 'auto', 'none' or one of the "
+                             f"CPUs this process may run on: {cpus}")
+        self.pin = None if pin is None else int(pin)
         self._affinity_before = None
         self._ctl = None
         self._later = []
@@ -391,7 +399,8 @@ def thread_info(mode):
                                       "version", "threading_layer", "filepath")}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
     from fastnn import _threads
-    return {"mode": mode, "affinity": sorted(os.sched_getaffinity(0)),
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"mode": mode, "affinity": affinity,
             "numba_threads": numba.get_num_threads(),
             "engine_threads": _threads.resolve(),
             "engine_note": ("the engine's loop path is serial; its matrix path (large "
@@ -634,9 +643,9 @@ def format_report(report):
                          + ", ".join(paths))
     if (th.get("mode") == "1" and len(th.get("affinity") or []) > 1 and any(
             "jax_float32" in e["s_per_epoch"] for e in report["configs"].values())):
-        lines.append("note: JAX ran unpinned; XLA's runtime hands work between its threads "
-                     "on different cores, which costs it up to 2x on A and B: pin the run "
-                     "to one CPU (--bench-pin / --pin) for a one-core comparison")
+        lines.append("note: JAX ran unpinned: XLA's runtime hands work between its own "
+                     "threads despite the one-thread flags, so it may use both cores (see "
+                     "CPU/wall); pin the run (--bench-pin / --pin) for one core each")
     lines.append("")
     for config, e in report["configs"].items():
         text = (f"config {config}: 6 x {e['weights']:,} weights x {N_EPOCH:,} = "

@@ -18,10 +18,11 @@ def pytest_addoption(parser):
                     help="threads for BLAS (NumPy version, reference), Numba, PyTorch and "
                          "XLA: '1' (default; one thread against one thread), 'all' (no "
                          "limit) or N")
-    group.addoption("--bench-pin", default=None, metavar="CPU",
-                    help="with --bench-threads=1: pin the process (every thread, also those "
-                         "started later) to this CPU, so one thread is one core for every "
-                         "implementation, XLA's worker threads included")
+    group.addoption("--bench-pin", default="auto", metavar="auto|none|CPU",
+                    help="pin the process (every thread, also those started later) to one "
+                         "CPU, so one thread is one core for every implementation, XLA's "
+                         "worker threads included: auto (default: with --bench-threads=1, "
+                         "the highest-numbered CPU), none, or a CPU number")
     group.addoption("--bench-json", default=None, metavar="PATH",
                     help="where to write the ratio tables as JSON "
                          "(default: .benchmarks/ratios.json under the rootdir)")
@@ -41,6 +42,12 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.stash[RESULTS] = {"epoch": {}, "extra": {}, "kernels": {}}
+    import benchlib
+    try:  # check the options now, for a usage error instead of failing fixtures
+        benchlib.ThreadLimit(config.getoption("--bench-threads"),
+                             pin=config.getoption("--bench-pin"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--bench-threads/--bench-pin: {exc}") from None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -85,11 +92,7 @@ def bench_threads(request, bench_results):
     bench_results["threads"]."""
     import benchlib
     mode = request.config.getoption("--bench-threads")
-    try:
-        limit = benchlib.ThreadLimit(mode, pin=request.config.getoption("--bench-pin"))
-    except ValueError as exc:
-        raise pytest.UsageError(f"--bench-threads/--bench-pin: {exc}") from None
-    with limit:
+    with benchlib.ThreadLimit(mode, pin=request.config.getoption("--bench-pin")) as limit:
         bench_results["threads"] = benchlib.thread_info(mode)
         yield limit
 
@@ -120,8 +123,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                f"--bench-threads={config.getoption('--bench-threads')} "
                f"--bench-configs={config.getoption('--bench-configs')} "
                f"--bench-impls={config.getoption('--bench-impls')}"
-               + (f" --bench-pin={config.getoption('--bench-pin')}"
-                  if config.getoption("--bench-pin") is not None else ""))
+               f" --bench-pin={config.getoption('--bench-pin')}")
     rounds = config.getoption("--bench-rounds")
     report = benchlib.build_report(
         results["epoch"], threads=results.get("threads", {}),

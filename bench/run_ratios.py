@@ -3,7 +3,7 @@
     python bench/run_ratios.py                      # configs A, B, C; 5 repeats (C: 3)
     python bench/run_ratios.py --configs A,B --quick
     python bench/run_ratios.py --impls engine,numpy,jax --threads all --json out.json
-    python bench/run_ratios.py --pin 1              # one thread, every thread on CPU 1
+    python bench/run_ratios.py --pin none           # one thread each, but not pinned
 
 Each repeat times one epoch of every case -- configs A [784,30,10], B [784,100,10] and
 C [784,1024,1024,10]; engine, NumPy matrix, JAX jit + lax.scan and PyTorch eager in
@@ -46,8 +46,9 @@ def main(argv=None):
                         f"left out with a note when not installed)")
     p.add_argument("--threads", default="1", metavar="1|all|N",
                    help="threads for every implementation: 1 (default), all, or N")
-    p.add_argument("--pin", default=None, metavar="CPU",
-                   help="with --threads 1: pin the process (every thread) to this CPU")
+    p.add_argument("--pin", default="auto", metavar="auto|none|CPU",
+                   help="pin the process (every thread) to one CPU: auto (default: with "
+                        "--threads 1, the highest-numbered CPU), none, or a CPU number")
     p.add_argument("--no-compile", action="store_true",
                    help="skip the engine's compile-time measurement (two fresh processes)")
     p.add_argument("--json", default=None, metavar="PATH",
@@ -118,7 +119,7 @@ def main(argv=None):
                 + (f" (C: {min(repeats, C_REPEATS)})" if "C" in configs else "")
                 + ", implementations interleaved (order rotated each repeat), fresh "
                   "initial parameters every epoch"
-                + (f", process pinned to CPU {args.pin}" if args.pin is not None else "")))
+                + (f", process pinned to CPU {limit.pin}" if limit.pin is not None else "")))
     report["spread"] = {f"{c}/{benchlib.key(i, d)}": {"min": min(v), "max": max(v)}
                         for (c, i, d), v in times.items()}
     print()

@@ -41,9 +41,13 @@ Threads (one thread against one thread is the benchmarks' default):
   is imported, so they must be set before ``import jax``. ``limit_jax_threads(1)`` adds
   ``XLA_ONE_THREAD_FLAGS`` to ``XLA_FLAGS`` when JAX is not imported yet, and
   ``jax_thread_info()`` reports what is in effect. The flags switch off XLA's
-  multi-threaded Eigen; this is the usual recipe, but newer XLA CPU runtimes may still
-  run some work on their own thread pool, so measure CPU time over wall time to check
-  (the bench/ suite records it for every case).
+  multi-threaded Eigen, the usual recipe, but they do not confine XLA to one thread:
+  its CPU runtime (JAX 0.10) still hands the compiled epoch between its own worker
+  threads. Measured on a 2-core machine, unpinned, the small configs' epochs then took
+  up to 2 cores' CPU time (CPU/wall 1.96) or, while another process kept the other core
+  busy, up to twice as long as pinned (CPU/wall 1.0). Only pinning the process to one
+  core (``taskset -c 1``, or bench/'s default ``--bench-pin=auto``) makes one thread one
+  core for JAX.
 """
 import os
 import sys
@@ -60,7 +64,7 @@ _HIDDEN = ("sigmoid", "relu")
 _PAIRS = (("sigmoid", "cross_entropy"), ("softmax", "log_likelihood"))
 
 _JAX_MISSING = ("the JAX anchor needs JAX, which is not installed: pip install 'jax[cpu]' "
-                "(CPU only), or install fastnn's bench extra with JAX in it")
+                "(CPU only; fastnn's bench extra includes it: pip install 'fastnn[bench]')")
 _TORCH_MISSING = ("the PyTorch anchor needs PyTorch, which is not installed: pip install "
                   "torch (CPU wheels: --index-url https://download.pytorch.org/whl/cpu); it "
                   "is not part of any fastnn extra")
@@ -114,12 +118,15 @@ def limit_jax_threads(threads=1):
 def jax_thread_info():
     """What is known about XLA's threads: XLA_FLAGS, whether JAX is imported, and whether
     the one-thread flags were in XLA_FLAGS before JAX was imported (``in_effect``:
-    True, False, or None when this cannot be known)."""
+    True, False, or None when this cannot be known). The flags are all XLA offers; see
+    the module docstring for what they do not do."""
     flags = os.environ.get("XLA_FLAGS", "")
     one_thread = all(f in flags.split() for f in XLA_ONE_THREAD_FLAGS)
     imported = _module_loaded("jax")
     if _jax_threads["set_before_import"]:
-        in_effect, note = True, "one-thread flags set by fastnn before JAX was imported"
+        in_effect, note = True, ("one-thread flags set by fastnn before JAX was imported "
+                                 "(XLA's runtime still uses worker threads: pin the process "
+                                 "to one CPU to keep them on one core)")
     elif one_thread and not imported:
         in_effect, note = True, "one-thread flags in XLA_FLAGS; JAX not imported yet"
     elif one_thread:

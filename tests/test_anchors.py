@@ -192,6 +192,8 @@ def test_bad_epoch_arguments_are_named(anchor_id, change, message):
 
 
 def test_limit_jax_threads_sets_xla_flags_only_before_import(monkeypatch):
+    for name, value in anchors._jax_threads.items():   # restored after the test
+        monkeypatch.setitem(anchors._jax_threads, name, value)
     monkeypatch.setitem(anchors._jax_threads, "set_before_import", False)
     monkeypatch.setitem(sys.modules, "jax", None)     # as if JAX were not imported yet
     monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
