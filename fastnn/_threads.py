@@ -13,6 +13,7 @@ the asynchronous mode (``hogwild=True``) runs one Numba thread per worker.
 """
 import contextlib
 import operator
+import sys
 import os
 
 import numba
@@ -58,11 +59,14 @@ def resolve(threads=None):
 
 
 def _blas_controller():
+    """threadpoolctl's view of the loaded thread pools, renewed when libraries were loaded
+    since (JAX, SciPy and PyTorch bring their own BLAS; a stale view would miss them)."""
     global _controller
-    if _controller is None:
+    loaded = len(sys.modules)
+    if _controller is None or _controller[0] != loaded:
         from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    return _controller
+        _controller = (loaded, ThreadpoolController())
+    return _controller[1]
 
 
 @contextlib.contextmanager
