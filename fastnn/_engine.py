@@ -249,12 +249,13 @@ class Engine:
         # The training loop's own forward pass, block by block: no second compiled copy
         # of it (a kernel that loops over the blocks would cost seconds of compile time).
         mask = np.empty(0, self.dtype)
+        hidden = int(self.sizes[1:-1].sum())  # the output block follows every hidden one
         for start in range(0, N, m):
             stop = min(start + m, N)
             _epoch.forward_pass(params, self.w_off, self.b_off, self.sizes, self.acts,
                                 self.act_params, self._no_drop, mask, X, rows[start:stop],
                                 ident, ws_z, ws_a)
-            out = (stop - start) * (int(self.sizes[1:].sum()) - n_out)
+            out = (stop - start) * hidden
             size = (stop - start) * n_out
             Z[start:stop] = ws_z[out:out + size].reshape(stop - start, n_out)
             A[start:stop] = ws_a[out:out + size].reshape(stop - start, n_out)

@@ -66,7 +66,7 @@ class MatrixPath:
         self.L = len(self.sizes) - 1
         self.dtype = engine.dtype
         self.acts = [int(a) for a in engine.acts]
-        self.params_ = [engine.act_params[l] for l in range(self.L)]
+        self.act_params = [engine.act_params[l] for l in range(self.L)]
         self._blocks = {}
         self._gbuf = None
         offsets = np.concatenate([[0], np.cumsum(self.sizes[1:-1])]).astype(int)
@@ -97,13 +97,13 @@ class MatrixPath:
             prev_t = blk.X.T
         for l in range(self.L - 1):
             np.matmul(Ws[l], prev_t, out=blk.ZT[l])
-            _k.bias_activate_t(blk.ZT[l], bs[l], blk.AT[l], self.acts[l], self.params_[l])
+            _k.bias_activate_t(blk.ZT[l], bs[l], blk.AT[l], self.acts[l], self.act_params[l])
             if drop_p is not None and drop_p[l] > 0:
                 _k.scale_rows(blk.AT[l], mask[self._mask_slices[l]])
             prev_t = blk.AT[l]
         last = self.L - 1
         np.matmul(prev_t.T, Ws[last].T, out=blk.Z)
-        _k.bias_activate(blk.Z, bs[last], blk.A, self.acts[last], self.params_[last])
+        _k.bias_activate(blk.Z, bs[last], blk.A, self.acts[last], self.act_params[last])
 
     def backward(self, Ws, Y, rows, blk, alpha, out_W, out_b, beta_w, beta_b, drop_p=None,
                  mask=None):
@@ -112,7 +112,7 @@ class MatrixPath:
         fused SGD update: each δ is formed from W before W is written)."""
         e = self.engine
         last = self.L - 1
-        output_delta(blk.Z, blk.A, Y, rows, e.cost, self.acts[last], self.params_[last], blk.D)
+        output_delta(blk.Z, blk.A, Y, rows, e.cost, self.acts[last], self.act_params[last], blk.D)
         _k.scale(blk.D, alpha)
         in_place = beta_w != 0
         gbuf = self._scratch() if in_place else None
@@ -124,7 +124,7 @@ class MatrixPath:
                 np.matmul(Ws[l].T, d_t, out=below)
                 dropped = drop_p is not None and drop_p[l - 1] > 0
                 multiply_by_derivative(below, blk.ZT[l - 1], blk.AT[l - 1], self.acts[l - 1],
-                                       self.params_[l - 1], dropped)
+                                       self.act_params[l - 1], dropped)
                 if dropped:
                     _k.scale_rows(below, mask[self._mask_slices[l - 1]])
             if in_place:

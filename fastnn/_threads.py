@@ -13,8 +13,8 @@ the asynchronous mode (``hogwild=True``) runs one Numba thread per worker.
 """
 import contextlib
 import operator
-import sys
 import os
+import sys
 
 import numba
 

@@ -12,28 +12,15 @@ import pytest
 
 import fastnn
 from fastnn import _matrix
-from fastnn.reference import ReferenceNetwork, ReferenceOptimizer
+from fastnn.reference import ReferenceOptimizer
+
+from _oracle import reference_of, rel_err, targets
 
 HIDDEN = ["sigmoid", "tanh", "relu", "identity", ("leaky_relu", 0.1), ("elu", 0.7),
           ("swish", 1.3)]
 PAIRS = [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood"), ("sigmoid", "quadratic"),
          ("softmax", "quadratic"), ("identity", "quadratic")]
 SIZES = [[7, 5], [7, 9, 4], [8, 11, 6, 3]]
-
-
-def reference_of(net):
-    return ReferenceNetwork([w.copy() for w in net.weights], [b.copy() for b in net.biases],
-                            list(net.activations[:-1]), net.activations[-1], net.cost)
-
-
-def targets(rng, n, n_out, cost):
-    if cost == "quadratic":
-        return rng.random((n, n_out))
-    return np.eye(n_out)[rng.integers(0, n_out, n)]
-
-
-def rel_err(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
 
 
 def assert_matches(net, ref, what):

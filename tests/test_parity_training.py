@@ -6,28 +6,14 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.reference import ReferenceNetwork, ReferenceOptimizer, dropout_masks
+from fastnn.reference import ReferenceOptimizer, dropout_masks
+
+from _oracle import reference_of, rel_err, targets
 
 NEW_HIDDEN = ["leaky_relu", ("leaky_relu", 0.2), "elu", ("elu", 0.5), "swish", ("swish", 1.7)]
 PAIRS = [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood"), ("identity", "quadratic"),
          ("softmax", "quadratic"), (("elu", 0.7), "quadratic"), (("swish", 1.2), "quadratic"),
          (("leaky_relu", 0.05), "quadratic")]
-
-
-def reference_of(net):
-    hidden = list(net.activations[:-1])
-    return ReferenceNetwork([w.copy() for w in net.weights], [b.copy() for b in net.biases],
-                            hidden, net.activations[-1], net.cost)
-
-
-def targets(rng, n, n_out, cost):
-    if cost == "quadratic":
-        return rng.random((n, n_out))
-    return np.eye(n_out)[rng.integers(0, n_out, n)]
-
-
-def rel_err(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
 
 
 @pytest.mark.parametrize("hidden, pair", list(itertools.product(NEW_HIDDEN, PAIRS)),
