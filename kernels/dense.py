@@ -5,11 +5,131 @@ samples are rows. The layer input is ``A_in[rows[r]]`` for r in range(m): the fi
 reads the training array directly through the shuffle order (no gathered copy), later
 layers read the previous layer's activations with ``rows = 0..m-1``.
 
-The inner loops run over contiguous memory and are register-blocked (two neurons × four
-samples) so that each load feeds two fused multiply-adds or more.
+The inner loops run over contiguous memory and are register-blocked (four neurons × five
+samples in the forward product, two weight rows × four samples in the gradient) so that
+each load feeds two fused multiply-adds or more.
 """
 from ._jit import ZERO, jit
 from .activations import activate, multiply_by_derivative
+
+
+@jit
+def _forward_block(W, b, x0, x1, x2, x3, x4, r0, r1, r2, r3, r4, Z):
+    """Z rows r0..r4 for five input rows, four neurons at a time.
+
+    Each step of the inner loop loads four weights and five inputs for twenty
+    multiply-adds (twenty accumulators fit AVX-512's 32 vector registers; with AVX2
+    LLVM splits them). Callers may repeat a row (r3 == r4 == m - 1 at the end of a
+    mini-batch) and the last neuron index is clamped the same way: a repeated row or
+    neuron computes the same value again, so every write of it agrees.
+    """
+    n_out, n_in = W.shape
+    for j in range(0, n_out, 4):
+        j1 = min(j + 1, n_out - 1)
+        j2 = min(j + 2, n_out - 1)
+        j3 = min(j + 3, n_out - 1)
+        w0 = W[j]
+        w1 = W[j1]
+        w2 = W[j2]
+        w3 = W[j3]
+        s00 = ZERO * w0[0]
+        s01 = s00
+        s02 = s00
+        s03 = s00
+        s04 = s00
+        s10 = s00
+        s11 = s00
+        s12 = s00
+        s13 = s00
+        s14 = s00
+        s20 = s00
+        s21 = s00
+        s22 = s00
+        s23 = s00
+        s24 = s00
+        s30 = s00
+        s31 = s00
+        s32 = s00
+        s33 = s00
+        s34 = s00
+        for k in range(n_in):
+            a0 = x0[k]
+            a1 = x1[k]
+            a2 = x2[k]
+            a3 = x3[k]
+            a4 = x4[k]
+            u = w0[k]
+            s00 += u * a0
+            s01 += u * a1
+            s02 += u * a2
+            s03 += u * a3
+            s04 += u * a4
+            u = w1[k]
+            s10 += u * a0
+            s11 += u * a1
+            s12 += u * a2
+            s13 += u * a3
+            s14 += u * a4
+            u = w2[k]
+            s20 += u * a0
+            s21 += u * a1
+            s22 += u * a2
+            s23 += u * a3
+            s24 += u * a4
+            u = w3[k]
+            s30 += u * a0
+            s31 += u * a1
+            s32 += u * a2
+            s33 += u * a3
+            s34 += u * a4
+        Z[r0, j] = s00 + b[j]
+        Z[r1, j] = s01 + b[j]
+        Z[r2, j] = s02 + b[j]
+        Z[r3, j] = s03 + b[j]
+        Z[r4, j] = s04 + b[j]
+        Z[r0, j1] = s10 + b[j1]
+        Z[r1, j1] = s11 + b[j1]
+        Z[r2, j1] = s12 + b[j1]
+        Z[r3, j1] = s13 + b[j1]
+        Z[r4, j1] = s14 + b[j1]
+        Z[r0, j2] = s20 + b[j2]
+        Z[r1, j2] = s21 + b[j2]
+        Z[r2, j2] = s22 + b[j2]
+        Z[r3, j2] = s23 + b[j2]
+        Z[r4, j2] = s24 + b[j2]
+        Z[r0, j3] = s30 + b[j3]
+        Z[r1, j3] = s31 + b[j3]
+        Z[r2, j3] = s32 + b[j3]
+        Z[r3, j3] = s33 + b[j3]
+        Z[r4, j3] = s34 + b[j3]
+
+
+@jit
+def _forward_one(W, b, x0, r0, Z):
+    """Z row r0 for one input row, four neurons at a time (the last index clamped)."""
+    n_out, n_in = W.shape
+    for j in range(0, n_out, 4):
+        j1 = min(j + 1, n_out - 1)
+        j2 = min(j + 2, n_out - 1)
+        j3 = min(j + 3, n_out - 1)
+        w0 = W[j]
+        w1 = W[j1]
+        w2 = W[j2]
+        w3 = W[j3]
+        s0 = ZERO * w0[0]
+        s1 = s0
+        s2 = s0
+        s3 = s0
+        for k in range(n_in):
+            a = x0[k]
+            s0 += w0[k] * a
+            s1 += w1[k] * a
+            s2 += w2[k] * a
+            s3 += w3[k] * a
+        Z[r0, j] = s0 + b[j]
+        Z[r0, j1] = s1 + b[j1]
+        Z[r0, j2] = s2 + b[j2]
+        Z[r0, j3] = s3 + b[j3]
 
 
 @jit
@@ -17,92 +137,22 @@ def forward(W, b, A_in, rows, Z, A, act, param):
     """Z[r] = W a_in[r] + b and A[r] = g(Z[r]) for the m = len(rows) samples.
 
     Shapes: W (n_out, n_in), b (n_out,), A_in (N, n_in), rows (m,), Z and A (m, n_out).
-    Blocked two neurons × four samples: each step loads two weights and four inputs for
-    eight multiply-adds. An odd last neuron is computed as a pair with itself.
+    Blocked four neurons × five samples (``_forward_block``). A last group of three or
+    four samples runs as a block with its last row repeated; one or two left over run
+    one at a time, so online learning (m = 1) does no repeated work.
     """
-    n_out, n_in = W.shape
     m = rows.shape[0]
     r = 0
-    while r + 4 <= m:
-        x0 = A_in[rows[r]]
-        x1 = A_in[rows[r + 1]]
-        x2 = A_in[rows[r + 2]]
-        x3 = A_in[rows[r + 3]]
-        for j in range(0, n_out, 2):
-            j1 = min(j + 1, n_out - 1)
-            w = W[j]
-            v = W[j1]
-            s0 = ZERO * w[0]
-            s1 = s0
-            s2 = s0
-            s3 = s0
-            t0 = s0
-            t1 = s0
-            t2 = s0
-            t3 = s0
-            for k in range(n_in):
-                wk = w[k]
-                vk = v[k]
-                a = x0[k]
-                s0 += wk * a
-                t0 += vk * a
-                a = x1[k]
-                s1 += wk * a
-                t1 += vk * a
-                a = x2[k]
-                s2 += wk * a
-                t2 += vk * a
-                a = x3[k]
-                s3 += wk * a
-                t3 += vk * a
-            Z[r, j] = s0 + b[j]
-            Z[r + 1, j] = s1 + b[j]
-            Z[r + 2, j] = s2 + b[j]
-            Z[r + 3, j] = s3 + b[j]
-            Z[r, j1] = t0 + b[j1]
-            Z[r + 1, j1] = t1 + b[j1]
-            Z[r + 2, j1] = t2 + b[j1]
-            Z[r + 3, j1] = t3 + b[j1]
-        r += 4
-    if r + 2 <= m:
-        x0 = A_in[rows[r]]
-        x1 = A_in[rows[r + 1]]
-        for j in range(0, n_out, 2):
-            j1 = min(j + 1, n_out - 1)
-            w = W[j]
-            v = W[j1]
-            s0 = ZERO * w[0]
-            s1 = s0
-            t0 = s0
-            t1 = s0
-            for k in range(n_in):
-                wk = w[k]
-                vk = v[k]
-                a = x0[k]
-                s0 += wk * a
-                t0 += vk * a
-                a = x1[k]
-                s1 += wk * a
-                t1 += vk * a
-            Z[r, j] = s0 + b[j]
-            Z[r + 1, j] = s1 + b[j]
-            Z[r, j1] = t0 + b[j1]
-            Z[r + 1, j1] = t1 + b[j1]
-        r += 2
+    while m - r >= 3:
+        r1 = r + 1
+        r2 = r + 2
+        r3 = min(r + 3, m - 1)
+        r4 = min(r + 4, m - 1)
+        _forward_block(W, b, A_in[rows[r]], A_in[rows[r1]], A_in[rows[r2]],
+                       A_in[rows[r3]], A_in[rows[r4]], r, r1, r2, r3, r4, Z)
+        r += 5
     while r < m:
-        x0 = A_in[rows[r]]
-        for j in range(0, n_out, 2):
-            j1 = min(j + 1, n_out - 1)
-            w = W[j]
-            v = W[j1]
-            s0 = ZERO * w[0]
-            t0 = s0
-            for k in range(n_in):
-                a = x0[k]
-                s0 += w[k] * a
-                t0 += v[k] * a
-            Z[r, j] = s0 + b[j]
-            Z[r, j1] = t0 + b[j1]
+        _forward_one(W, b, A_in[rows[r]], r, Z)
         r += 1
     activate(Z, A, act, param)
 
