@@ -133,10 +133,10 @@ def _forward_one(W, b, x0, r0, Z):
 
 
 @jit
-def forward(W, b, A_in, rows, Z, A, act, param):
-    """Z[r] = W a_in[r] + b and A[r] = g(Z[r]) for the m = len(rows) samples.
+def forward_product(W, b, A_in, rows, Z):
+    """Z[r] = W a_in[r] + b for the m = len(rows) samples (the forward product, no activation).
 
-    Shapes: W (n_out, n_in), b (n_out,), A_in (N, n_in), rows (m,), Z and A (m, n_out).
+    Shapes: W (n_out, n_in), b (n_out,), A_in (N, n_in), rows (m,), Z (m, n_out).
     Blocked four neurons × five samples (``_forward_block``). A last group of three or
     four samples runs as a block with its last row repeated; one or two left over run
     one at a time, so online learning (m = 1) does no repeated work.
@@ -154,14 +154,21 @@ def forward(W, b, A_in, rows, Z, A, act, param):
     while r < m:
         _forward_one(W, b, A_in[rows[r]], r, Z)
         r += 1
+
+
+@jit
+def forward(W, b, A_in, rows, Z, A, act, param):
+    """Z[r] = W a_in[r] + b and A[r] = g(Z[r]) for the m = len(rows) samples:
+    ``forward_product`` then the activation (activations.py)."""
+    forward_product(W, b, A_in, rows, Z)
     activate(Z, A, act, param)
 
 
 @jit
-def hidden_delta(W_next, D_next, Z, A, act, param, from_z, D):
-    """δ^l = g'(z^l) ⊙ (W^{l+1})ᵀ δ^{l+1}, one row per sample (see activations.py for ``from_z``).
+def delta_product(W_next, D_next, D):
+    """D = D_next W_next, i.e. D[r] = (W^{l+1})ᵀ δ^{l+1}[r] (the hidden δ product, before g').
 
-    Shapes: W_next (n_next, n), D_next (m, n_next), Z, A and D (m, n).
+    Shapes: W_next (n_next, n), D_next (m, n_next), D (m, n).
     """
     n_next, n = W_next.shape
     m = D_next.shape[0]
@@ -174,6 +181,15 @@ def hidden_delta(W_next, D_next, Z, A, act, param, from_z, D):
             w = W_next[k]
             for j in range(n):
                 d[j] += c * w[j]
+
+
+@jit
+def hidden_delta(W_next, D_next, Z, A, act, param, from_z, D):
+    """δ^l = g'(z^l) ⊙ (W^{l+1})ᵀ δ^{l+1}, one row per sample (see activations.py for ``from_z``).
+
+    Shapes: W_next (n_next, n), D_next (m, n_next), Z, A and D (m, n).
+    """
+    delta_product(W_next, D_next, D)
     multiply_by_derivative(D, Z, A, act, param, from_z)
 
 
@@ -265,19 +281,14 @@ def _accumulate_one(D, A_in, rows, alpha, j, w):
 
 
 @jit
-def weight_gradient(D, A_in, rows, alpha, beta_w, beta_b, W_out, b_out):
-    """W_out ← β_w W_out + α Σ_r δ[r] a_in[r]ᵀ and b_out ← β_b b_out + α Σ_r δ[r].
+def weight_product(D, A_in, rows, alpha, beta_w, W_out):
+    """W_out ← β_w W_out + α Σ_r δ[r] a_in[r]ᵀ (the weight-gradient product; with β_w ≠ 0, 1
+    each row is first scaled by β_w, which is the fused update's weight decay).
 
-    With α = 1/m and β = 0 this is the mean gradient of the mini-batch; with
-    α = -η/m, β_w = 1 - ηλ/n and β_b = 1, applied to the parameters themselves, it is
-    the book's whole update for the layer in one pass, with no gradient buffer.
     A zero β overwrites (so the output buffer may hold garbage). Blocked two weight rows
-    × four samples.
-
-    Shapes: D (m, n_out), A_in (N, n_in), rows (m,), W_out (n_out, n_in), b_out (n_out,).
+    × four samples. Shapes: D (m, n_out), A_in (N, n_in), rows (m,), W_out (n_out, n_in).
     """
     n_out = W_out.shape[0]
-    m = rows.shape[0]
     for pair in range(n_out // 2):
         j = 2 * pair
         w = W_out[j]
@@ -290,6 +301,12 @@ def weight_gradient(D, A_in, rows, alpha, beta_w, beta_b, W_out, b_out):
         w = W_out[j]
         _scale_row(w, beta_w)
         _accumulate_one(D, A_in, rows, alpha, j, w)
+
+
+@jit
+def bias_gradient(D, alpha, beta_b, b_out):
+    """b_out ← β_b b_out + α Σ_r δ[r] (a zero β overwrites). Shapes: D (m, n_out), b_out (n_out,)."""
+    m, n_out = D.shape
     for j in range(n_out):
         s = ZERO * alpha
         for r in range(m):
@@ -298,3 +315,25 @@ def weight_gradient(D, A_in, rows, alpha, beta_w, beta_b, W_out, b_out):
             b_out[j] = alpha * s
         else:
             b_out[j] = beta_b * b_out[j] + alpha * s
+
+
+@jit
+def scale_weights(W, beta):
+    """W ← β W row by row (what ``weight_product`` does first when β ≠ 0, 1)."""
+    for j in range(W.shape[0]):
+        _scale_row(W[j], beta)
+
+
+@jit
+def weight_gradient(D, A_in, rows, alpha, beta_w, beta_b, W_out, b_out):
+    """W_out ← β_w W_out + α Σ_r δ[r] a_in[r]ᵀ and b_out ← β_b b_out + α Σ_r δ[r].
+
+    With α = 1/m and β = 0 this is the mean gradient of the mini-batch; with
+    α = -η/m, β_w = 1 - ηλ/n and β_b = 1, applied to the parameters themselves, it is
+    the book's whole update for the layer in one pass, with no gradient buffer.
+    A zero β overwrites (so the output buffer may hold garbage).
+
+    Shapes: D (m, n_out), A_in (N, n_in), rows (m,), W_out (n_out, n_in), b_out (n_out,).
+    """
+    weight_product(D, A_in, rows, alpha, beta_w, W_out)
+    bias_gradient(D, alpha, beta_b, b_out)
