@@ -12,7 +12,10 @@ Modules, each with its math in its docstring:
 * ``dropout``: per-mini-batch dropout masks from a counter-based hash;
 * ``optim``: fused optimizer steps (SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam);
 * ``update``: the book's update over the flat parameter buffer;
-* ``epoch``: whole forward/backward passes and the one-call epoch loops.
+* ``epoch``: whole forward/backward passes and the one-call epoch loops;
+* ``matrix``: the passes between the matrix path's BLAS products;
+* ``hogwild``: the lock-free multi-threaded epoch;
+* ``profile``: one phase of one layer looped over an epoch, for ``fastnn profile``.
 """
 from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, SWISH, TANH
 from .costs import CROSS_ENTROPY, LOG_LIKELIHOOD, QUADRATIC
