@@ -42,6 +42,19 @@ MIN_FLOPS_PER_BATCH = 50e6
 MIN_WEIGHTS_EVAL = 75_000
 
 
+class _NoClock:
+    """The clock the path reads between its calls when nobody profiles it."""
+
+    def mark(self):
+        pass
+
+    def lap(self, layer, phase):
+        pass
+
+
+NO_CLOCK = _NoClock()
+
+
 class _Blocks:
     """Preallocated blocks for mini-batches of m rows."""
 
@@ -87,26 +100,32 @@ class MatrixPath:
         return self._gbuf
 
     # -- one mini-batch -------------------------------------------------------
-    def forward(self, Ws, bs, X, rows, blk, drop_p=None, mask=None):
+    def forward(self, Ws, bs, X, rows, blk, drop_p=None, mask=None, clock=NO_CLOCK):
         """Every layer's z and a for X[rows] into ``blk`` (masked a ⊙ s where dropped);
-        ``rows`` None: X itself is the block (a contiguous slice, nothing gathered)."""
+        ``rows`` None: X itself is the block (a contiguous slice, nothing gathered).
+        ``clock.lap(layer, phase)`` is called after each step (``fastnn profile``)."""
         if rows is None:
             prev_t = X.T
         else:
             np.take(X, rows, axis=0, out=blk.X)
             prev_t = blk.X.T
+            clock.lap(0, "gather")
         for l in range(self.L - 1):
             np.matmul(Ws[l], prev_t, out=blk.ZT[l])
+            clock.lap(l, "forward_product")
             _k.bias_activate_t(blk.ZT[l], bs[l], blk.AT[l], self.acts[l], self.act_params[l])
             if drop_p is not None and drop_p[l] > 0:
                 _k.scale_rows(blk.AT[l], mask[self._mask_slices[l]])
+            clock.lap(l, "activation")
             prev_t = blk.AT[l]
         last = self.L - 1
         np.matmul(prev_t.T, Ws[last].T, out=blk.Z)
+        clock.lap(last, "forward_product")
         _k.bias_activate(blk.Z, bs[last], blk.A, self.acts[last], self.act_params[last])
+        clock.lap(last, "activation")
 
     def backward(self, Ws, Y, rows, blk, alpha, out_W, out_b, beta_w, beta_b, drop_p=None,
-                 mask=None):
+                 mask=None, clock=NO_CLOCK):
         """δ of every layer (scaled by α), then per layer out_W ← β_w out_W + δᵀ A_in and
         out_b ← β_b out_b + Σ δ. ``out_W``/``out_b`` may be the parameters' own views (the
         fused SGD update: each δ is formed from W before W is written)."""
@@ -114,6 +133,7 @@ class MatrixPath:
         last = self.L - 1
         output_delta(blk.Z, blk.A, Y, rows, e.cost, self.acts[last], self.act_params[last], blk.D)
         _k.scale(blk.D, alpha)
+        clock.lap(last, "output_delta")
         in_place = beta_w != 0
         gbuf = self._scratch() if in_place else None
         for l in range(last, -1, -1):
@@ -122,35 +142,46 @@ class MatrixPath:
             if l > 0:  # δ of the layer below, from the weights before their update
                 below = blk.DT[l - 1]
                 np.matmul(Ws[l].T, d_t, out=below)
+                clock.lap(l - 1, "delta_product")
                 dropped = drop_p is not None and drop_p[l - 1] > 0
                 multiply_by_derivative(below, blk.ZT[l - 1], blk.AT[l - 1], self.acts[l - 1],
                                        self.act_params[l - 1], dropped)
                 if dropped:
                     _k.scale_rows(below, mask[self._mask_slices[l - 1]])
+                clock.lap(l - 1, "derivative")
             if in_place:
                 G = gbuf[:out_W[l].size].reshape(out_W[l].shape)
                 np.matmul(d_t, in_t.T, out=G)
+                clock.lap(l, "weight_product")
                 _k.decay_add(out_W[l], G, beta_w)
+                clock.lap(l, "update")
             else:
                 np.matmul(d_t, in_t.T, out=out_W[l])
+                clock.lap(l, "weight_product")
             if l == last:
                 _k.bias_update(out_b[l], blk.D, beta_b)
             else:
                 _k.bias_update_t(out_b[l], d_t, beta_b)
+            clock.lap(l, "bias_gradient")
 
     # -- whole passes ---------------------------------------------------------
-    def train_epoch(self, params, X, Y, order, m, eta, decay):
-        """The book's SGD epoch with L2 decay (``Engine.train_epoch``'s contract)."""
+    def train_epoch(self, params, X, Y, order, m, eta, decay, clock=NO_CLOCK):
+        """The book's SGD epoch with L2 decay (``Engine.train_epoch``'s contract). A
+        ``clock`` (``fastnn profile``) is read between the steps; the loop's own work
+        between mini-batches is its ``(None, "overhead")`` lap."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
         dt = self.dtype
         one = dt(1)
         n = order.shape[0]
+        clock.mark()
         for start in range(0, n, m):
             rows = order[start:start + m]
             blk = self.blocks(rows.shape[0])
-            self.forward(Ws, bs, X, rows, blk)
-            self.backward(Ws, Y, rows, blk, dt(-eta / rows.shape[0]), Ws, bs, dt(decay), one)
+            clock.lap(None, "overhead")
+            self.forward(Ws, bs, X, rows, blk, clock=clock)
+            self.backward(Ws, Y, rows, blk, dt(-eta / rows.shape[0]), Ws, bs, dt(decay), one,
+                          clock=clock)
 
     def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
                             l2, l1, state, step, drop_p, key, epoch, mask, grad, coef):

@@ -16,13 +16,19 @@ phase                     what runs (loop path; the matrix path's equivalent)
 ``bias_gradient``         b += −(η/m) Σ δ (``bias_gradient``; ``bias_update``)
 ``update``                the fused update's remaining pass: weight decay W *= 1 − ηλ/n
                           when λ > 0 (``scale_weights``); matrix path: W ← βW + G
-``overhead``              the epoch loop itself with every kernel left out
+``overhead``              the epoch loop itself with every kernel left out (matrix
+                          path: the time between mini-batches in the epoch)
 ========================  =========================================================
 
-Each phase runs once per mini-batch over a whole epoch in one call (kernels/profile.py)
-on the buffers of one real mini-batch, so no clock is read per mini-batch. The whole
-epoch (``Engine.train_epoch``) is timed in the same run, interleaved with the phases;
-the report gives the sum of the phases against it.
+On the loop path, whose kernels take microseconds per mini-batch, each phase runs once
+per mini-batch over a whole epoch in one compiled call (kernels/profile.py) on the
+buffers of one real mini-batch, so no clock is read per mini-batch; the activation
+derivative is the hidden-δ kernel's time less the δ product's (kernels/profile.py says
+why). On the matrix path, whose calls take milliseconds, a real epoch runs with a clock
+read between its calls (``MatrixPath.train_epoch(clock=)``); the loop's own work between
+mini-batches is its overhead. Either way, an uninstrumented epoch (``Engine.train_epoch``)
+is timed in the same run, interleaved with the phases, and the report gives the sum of
+the phases against it.
 
 The cost model (:func:`cost_model`) gives every phase's FLOPs and bytes. Counting rules:
 a product counts 2 FLOPs per multiply-add (the 6 × weights model's rule: forward 2, δ 2,
@@ -45,9 +51,8 @@ import numpy as np
 from . import _checks, _threads
 from .kernels import profile as _kp
 from .kernels import epoch as _epoch
-from .kernels import matrix as _km
-from .kernels.activations import IDENTITY, SOFTMAX, multiply_by_derivative
-from .kernels.costs import QUADRATIC, output_delta
+from .kernels.activations import IDENTITY, SOFTMAX
+from .kernels.costs import QUADRATIC
 
 #: the JSON schema's name and version: bumped when a field changes meaning or goes away
 SCHEMA = "fastnn.profile/1"
@@ -268,94 +273,42 @@ def _loop_runners(net, X, Y, order, m, eta, lmbda):
     return runners
 
 
+class _Clock:
+    """Sums the seconds between laps per (layer, phase); the matrix path reads it."""
+
+    def __init__(self):
+        self.seconds = {}
+        self.last = time.perf_counter()
+
+    def mark(self):
+        self.last = time.perf_counter()
+
+    def lap(self, layer, phase):
+        now = time.perf_counter()
+        key = (layer, phase)
+        self.seconds[key] = self.seconds.get(key, 0.0) + now - self.last
+        self.last = now
+
+
 def _matrix_runners(net, X, Y, order, m, eta, lmbda):
-    """{(layer, phase): run} for the matrix path: the calls of fastnn/_matrix.py, each
-    repeated over an epoch's mini-batches from Python, as the path itself runs them."""
+    """{("matrix", "epoch"): run} for the matrix path: run trains one real epoch (on a
+    copy of the parameters) through ``MatrixPath.train_epoch`` with a clock read between
+    its calls, and returns the seconds per (layer, phase). Its calls take milliseconds,
+    so a clock read (about 0.1 µs) and a Python call per step cost nothing measurable;
+    timing the phases inside the epoch keeps the caches as the epoch leaves them."""
     e = net._engine
     mp = e._matrix()
-    dt = e.dtype
-    L = mp.L
-    n = order.shape[0]
     params = net.params.copy()
-    Ws, bs = e.weights(params), e.biases(params)
-    batches = [(start, min(start + m, n)) for start in range(0, n, m)]
-    blocks = {}
-    for k in sorted({stop - start for start, stop in batches}):
-        blk = mp.blocks(k)
-        grad = np.zeros_like(params)
-        rows = order[:k]
-        mp.forward(Ws, bs, X, rows, blk)
-        mp.backward(Ws, Y, rows, blk, dt(-eta / k), e.weights(grad), e.biases(grad), dt(0),
-                    dt(0))
-        blocks[k] = blk
-    mp._blocks = dict(blocks)  # keep every size this profile uses
-    gbuf = np.empty_like(mp._scratch())
-    # what the activation phase writes: not the block's own AT, which later phases read
-    AT_out = {k: [np.empty_like(a) for a in blk.AT] for k, blk in blocks.items()}
-    Wout = [w.copy() for w in Ws]
-    bout = [b.copy() for b in bs]
-    decay = dt(1.0 - eta * lmbda / n)
-    last = L - 1
-    split = [(order[start:stop], blocks[stop - start]) for start, stop in batches]
+    n = order.shape[0]
+    decay = e.dtype(1.0 - eta * lmbda / n)
 
-    def each(fn):
-        def run():
-            for rows, blk in split:
-                fn(rows, blk)
-        return run
-
-    runners = {}
-    runners[(0, "gather")] = each(lambda rows, blk: np.take(X, rows, axis=0, out=blk.X))
-    for l in range(L):
-        in_t = (lambda blk: blk.X.T) if l == 0 else (lambda blk, l=l: blk.AT[l - 1])
-        act, param = mp.acts[l], mp.act_params[l]
-        if l < last:
-            runners[(l, "forward_product")] = each(
-                lambda rows, blk, l=l, in_t=in_t: np.matmul(Ws[l], in_t(blk), out=blk.ZT[l]))
-            runners[(l, "activation")] = each(
-                lambda rows, blk, l=l, act=act, param=param: _km.bias_activate_t(
-                    blk.ZT[l], bs[l], AT_out[blk.m][l], act, param))
-            runners[(l, "delta_product")] = each(
-                lambda rows, blk, l=l: np.matmul(
-                    Ws[l + 1].T, blk.D.T if l + 1 == last else blk.DT[l + 1], out=blk.DT[l]))
-            if act != IDENTITY:  # timed with the δ product; the difference is g'
-
-                def product_and_derivative(rows, blk, l=l, act=act, param=param):
-                    np.matmul(Ws[l + 1].T, blk.D.T if l + 1 == last else blk.DT[l + 1],
-                              out=blk.DT[l])
-                    multiply_by_derivative(blk.DT[l], blk.ZT[l], blk.AT[l], act, param, False)
-                runners[(l, "delta_and_derivative")] = each(product_and_derivative)
-            runners[(l, "bias_gradient")] = each(
-                lambda rows, blk, l=l: _km.bias_update_t(bout[l], blk.DT[l], dt(1)))
-        else:
-            runners[(l, "forward_product")] = each(
-                lambda rows, blk, in_t=in_t: np.matmul(in_t(blk).T, Ws[last].T, out=blk.Z))
-            runners[(l, "activation")] = each(
-                lambda rows, blk, act=act, param=param: _km.bias_activate(
-                    blk.Z, bs[last], blk.A, act, param))
-
-            def out_delta(rows, blk, act=act, param=param):
-                output_delta(blk.Z, blk.A, Y, rows, e.cost, act, param, blk.D)
-                _km.scale(blk.D, dt(-eta / rows.shape[0]))
-            runners[(l, "output_delta")] = each(out_delta)
-            runners[(l, "bias_gradient")] = each(
-                lambda rows, blk: _km.bias_update(bout[last], blk.D, dt(1)))
-        d_t = (lambda blk: blk.D.T) if l == last else (lambda blk, l=l: blk.DT[l])
-        G = gbuf[:Ws[l].size].reshape(Ws[l].shape)
-        runners[(l, "weight_product")] = each(
-            lambda rows, blk, d_t=d_t, in_t=in_t, G=G: np.matmul(d_t(blk), in_t(blk).T, out=G))
-        runners[(l, "update")] = each(
-            lambda rows, blk, l=l, G=G: _km.decay_add(Wout[l], G, decay))
-
-    def skeleton():
-        Ws_, bs_ = e.weights(params), e.biases(params)
-        for start in range(0, n, m):
-            rows = order[start:start + m]
-            blk = mp.blocks(rows.shape[0])
-            for l in range(L):
-                Ws_[l], bs_[l], blk.D.T
-    runners[(None, "overhead")] = skeleton
-    return runners
+    def run():
+        params[:] = net.params
+        clock = _Clock()
+        with _threads.limit(_threads.resolve(e.threads)):
+            mp.train_epoch(params, X, Y, order, m, eta, decay, clock=clock)
+        return clock.seconds
+    return {("matrix", "epoch"): run}
 
 
 def _roofline(flops, nbytes, calls, seconds, peak, memory_bw, cache_bw):
@@ -454,8 +407,11 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                     times[key].append(epoch())
                     continue
                 start = time.perf_counter()
-                timed[key]()
+                laps = timed[key]()
                 times[key].append(time.perf_counter() - start)
+                if isinstance(laps, dict):  # the matrix path's instrumented epoch
+                    for phase_key, seconds in laps.items():
+                        times.setdefault(phase_key, []).append(seconds)
         info = _threads.info()
         if pool is not None:
             pool.shutdown()
@@ -469,6 +425,8 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
             med[(layer, "derivative")] = max(0.0, both - med[(layer, "delta_product")])
             del runners[(layer, phase)]
             runners[(layer, "derivative")] = None
+    if ("matrix", "epoch") in runners:
+        runners = {key: None for key in med if key[0] is None or isinstance(key[0], int)}
     phases = []
     for (layer, phase) in runners:
         seconds = med[(layer, phase)]

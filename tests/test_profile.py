@@ -3,7 +3,6 @@ profile's structure and JSON schema, the phase sum against the measured epoch, t
 sweeps in their reduced form, the figures and the command line."""
 import json
 
-import numpy as np
 import pytest
 
 from fastnn import profile as prof
