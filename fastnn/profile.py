@@ -80,8 +80,8 @@ GEMM_N = 1024
 STREAM_BYTES = 128 * 2 ** 20
 #: the copy that measures cache bandwidth (one core): source and copy fit a 1 MB L2
 CACHE_COPY_BYTES = 256 * 2 ** 10
-#: a phase whose bytes per call (per mini-batch) are at most this is taken to run from
-#: the caches: its bandwidth roof is the cache copy's × threads, not memory's
+#: a phase whose footprint (the distinct bytes one call touches) is at most this is taken
+#: to run from the caches: its bandwidth roof is the cache copy's × threads, not memory's
 CACHE_RESIDENT_BYTES = 2 ** 20
 
 
@@ -100,8 +100,9 @@ def cost_model(sizes, mini_batch_size, n_samples, itemsize=4, path="loops", deca
     """FLOPs and bytes of every phase of every layer for one epoch (module docstring).
 
     Returns a list with one dict per layer (index 0 is the first weight layer), mapping
-    each phase the layer has to ``{"flops": int, "bytes": int, "calls": int}`` (calls:
-    one per mini-batch). ``decay``: the SGD step
+    each phase the layer has to ``{"flops": int, "bytes": int, "calls": int, "footprint":
+    int}``: calls, one per mini-batch; footprint, the distinct bytes one call touches (an
+    array read and written counts once), for the largest mini-batch. ``decay``: the SGD step
     has λ > 0 (the loop path's decay pass); ``quadratic``: the quadratic cost (its output
     δ multiplies by g′); ``hidden_identity``: per hidden layer, whether its activation is
     the identity (the derivative pass is then skipped).
@@ -115,11 +116,13 @@ def cost_model(sizes, mini_batch_size, n_samples, itemsize=4, path="loops", deca
     s = int(itemsize)
     layers = [dict() for _ in range(L)]
 
-    def add(l, phase, flops, nbytes):
-        entry = layers[l].setdefault(phase, {"flops": 0, "bytes": 0, "calls": 0})
-        entry["flops"] += int(flops)
-        entry["bytes"] += int(nbytes)
+    def add(l, phase, flops, nbytes, footprint):
+        entry = layers[l].setdefault(phase, {"flops": 0, "bytes": 0, "calls": 0,
+                                             "footprint": 0})
+        entry["flops"] += int(flops) * count
+        entry["bytes"] += int(nbytes) * count
         entry["calls"] += count
+        entry["footprint"] = max(entry["footprint"], int(footprint))
 
     for k, count in _batch_sizes(int(n_samples), int(mini_batch_size)):
         for l in range(L):
@@ -127,34 +130,39 @@ def cost_model(sizes, mini_batch_size, n_samples, itemsize=4, path="loops", deca
             w = n_in * n_out
             if path == "matrix":
                 if l == 0:
-                    add(l, "gather", 0, count * s * 2 * k * n_in)
-                add(l, "forward_product", count * 2 * k * w, count * s * (w + k * n_in + k * n_out))
-                add(l, "activation", count * 2 * k * n_out, count * s * (2 * k * n_out + n_out))
+                    add(l, "gather", 0, s * 2 * k * n_in, s * 2 * k * n_in)
+                nb = s * (w + k * n_in + k * n_out)
+                add(l, "forward_product", 2 * k * w, nb, nb)
+                add(l, "activation", 2 * k * n_out, s * (2 * k * n_out + n_out),
+                    s * (2 * k * n_out + n_out))
             else:
-                add(l, "forward_product", count * (2 * k * w + k * n_out),
-                    count * s * (w + k * n_in + n_out + k * n_out))
-                add(l, "activation", count * k * n_out, count * s * 2 * k * n_out)
+                nb = s * (w + k * n_in + n_out + k * n_out)
+                add(l, "forward_product", 2 * k * w + k * n_out, nb, nb)
+                add(l, "activation", k * n_out, s * 2 * k * n_out, s * 2 * k * n_out)
             if l == L - 1:
                 flops = k * n_out * (3 if quadratic and not output_identity else 1)
                 nbytes = s * k * n_out * (4 if quadratic else 3)
-                if path == "matrix":  # the pass that scales δ by −η/m
+                if path == "matrix":  # the pass that scales δ by −η/m, in place
                     flops += k * n_out
                     nbytes += s * 2 * k * n_out
-                add(l, "output_delta", count * flops, count * nbytes)
+                add(l, "output_delta", flops, nbytes, s * k * n_out * (4 if quadratic else 3))
             else:
                 n_next = sizes[l + 2]
-                add(l, "delta_product", count * 2 * k * n_next * n_out,
-                    count * s * (n_next * n_out + k * n_next + k * n_out))
+                nb = s * (n_next * n_out + k * n_next + k * n_out)
+                add(l, "delta_product", 2 * k * n_next * n_out, nb, nb)
                 if not hidden_identity[l]:
-                    add(l, "derivative", count * 2 * k * n_out, count * s * 3 * k * n_out)
+                    add(l, "derivative", 2 * k * n_out, s * 3 * k * n_out, s * 2 * k * n_out)
             if path == "matrix":
-                add(l, "weight_product", count * 2 * k * w, count * s * (w + k * n_in + k * n_out))
-                add(l, "update", count * 2 * w, count * s * 3 * w)
+                nb = s * (w + k * n_in + k * n_out)
+                add(l, "weight_product", 2 * k * w, nb, nb)
+                add(l, "update", 2 * w, s * 3 * w, s * 2 * w)
             else:
-                add(l, "weight_product", count * 2 * k * w, count * s * (2 * w + k * n_in + k * n_out))
+                add(l, "weight_product", 2 * k * w, s * (2 * w + k * n_in + k * n_out),
+                    s * (w + k * n_in + k * n_out))
                 if decay:
-                    add(l, "update", count * w, count * s * 2 * w)
-            add(l, "bias_gradient", count * k * n_out, count * s * (k * n_out + 2 * n_out))
+                    add(l, "update", w, s * 2 * w, s * w)
+            add(l, "bias_gradient", k * n_out, s * (k * n_out + 2 * n_out),
+                s * (k * n_out + n_out))
     return layers
 
 
@@ -311,16 +319,15 @@ def _matrix_runners(net, X, Y, order, m, eta, lmbda):
     return {("matrix", "epoch"): run}
 
 
-def _roofline(flops, nbytes, calls, seconds, peak, memory_bw, cache_bw):
+def _roofline(flops, nbytes, footprint, seconds, peak, memory_bw, cache_bw):
     """Achieved rates and where the phase sits on the roofline: the GEMM peak, and the
-    cache bandwidth when one call's bytes fit ``CACHE_RESIDENT_BYTES``, else memory's."""
-    per_call = nbytes / calls if calls else 0
-    cached = 0 < per_call <= CACHE_RESIDENT_BYTES
+    cache bandwidth when one call's footprint fits ``CACHE_RESIDENT_BYTES``, else memory's."""
+    cached = 0 < footprint <= CACHE_RESIDENT_BYTES
     bandwidth = cache_bw if cached else memory_bw
     out = {"gflops": flops / seconds / 1e9 if seconds > 0 else 0.0,
            "gbs": nbytes / seconds / 1e9 if seconds > 0 else 0.0,
            "intensity": flops / nbytes if nbytes else None,
-           "bytes_per_call": per_call, "roof": "cache" if cached else "memory"}
+           "footprint": footprint, "roof": "cache" if cached else "memory"}
     out["peak_fraction"] = out["gflops"] / peak
     out["bandwidth_fraction"] = out["gbs"] / bandwidth
     roof = max(flops / (peak * 1e9), nbytes / (bandwidth * 1e9))
@@ -340,9 +347,10 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
             samples=10000, repeats=5, path="auto", eta=0.1, lmbda=0.0, data=None, seed=0):
     """Profile one network's epoch, per layer and phase (module docstring).
 
-    Every phase, the whole epoch (``Engine.train_epoch`` on a copy of the parameters),
-    the GEMM peak and the streaming bandwidth are timed ``repeats`` times, interleaved (the
-    order rotates each repeat), after a warm-up call of each; medians are reported.
+    The GEMM peak and the copy bandwidths are measured first (best of ``repeats``, at
+    least 3). Then every phase and the whole epoch (``Engine.train_epoch`` on a copy of
+    the parameters) are timed ``repeats`` times, interleaved (the order rotates each
+    repeat), after a warm-up call of each; medians are reported.
     ``threads`` is a count or "all"; ``path`` "auto" (the engine's choice), "loops" or
     "matrix". Returns a JSON-ready dict (schema ``SCHEMA``; :func:`format_report`
     prints it).
@@ -389,16 +397,27 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         pool = ThreadPoolExecutor(threads) if threads > 1 else None
         stream, stream_bytes = _copy_runner(STREAM_BYTES, threads, pool)
         cache_copy, cache_bytes = _copy_runner(CACHE_COPY_BYTES, 1, None)
+        # the yardsticks first, each repeated: interleaved with the phases, the threads a
+        # multi-threaded GEMM leaves spinning would slow the single-threaded loop kernels
+        times = {}
+        for key, run in ((("machine", "gemm"), gemm), (("machine", "stream"), stream),
+                         (("machine", "cache"), cache_copy)):
+            run()
+            times[key] = []
+            for _ in range(max(repeats, 3)):
+                start = time.perf_counter()
+                run()
+                times[key].append(time.perf_counter() - start)
+        if pool is not None:
+            pool.shutdown()
+        time.sleep(0.05)  # let BLAS worker threads stop spinning
         timed = dict(runners)
-        timed[("machine", "gemm")] = gemm
-        timed[("machine", "stream")] = stream
-        timed[("machine", "cache")] = cache_copy
         compile_start = time.perf_counter()
         epoch()
         for run in timed.values():
             run()
         warmup = time.perf_counter() - compile_start
-        times = {key: [] for key in timed}
+        times.update({key: [] for key in timed})
         times[("epoch", "epoch")] = []
         keys = list(timed) + [("epoch", "epoch")]
         for r in range(repeats):
@@ -413,9 +432,9 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                     for phase_key, seconds in laps.items():
                         times.setdefault(phase_key, []).append(seconds)
         info = _threads.info()
-        if pool is not None:
-            pool.shutdown()
     med = {key: float(np.median(v)) for key, v in times.items()}
+    for key in (("machine", "gemm"), ("machine", "stream"), ("machine", "cache")):
+        med[key] = float(np.min(times[key]))  # a peak is the best the machine did
     peak = gemm_flops / med[("machine", "gemm")] / 1e9
     bandwidth = stream_bytes / med[("machine", "stream")] / 1e9
     cache_bw = cache_bytes / med[("machine", "cache")] / 1e9 * threads
@@ -431,12 +450,12 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
     for (layer, phase) in runners:
         seconds = med[(layer, phase)]
         if layer is None:
-            cost_entry = {"flops": 0, "bytes": 0, "calls": 0}
+            cost_entry = {"flops": 0, "bytes": 0, "footprint": 0}
         else:
-            cost_entry = model[layer].get(phase, {"flops": 0, "bytes": 0, "calls": 0})
+            cost_entry = model[layer].get(phase, {"flops": 0, "bytes": 0, "footprint": 0})
         row = {"layer": None if layer is None else layer + 1, "phase": phase,
                "seconds": seconds, "flops": cost_entry["flops"], "bytes": cost_entry["bytes"]}
-        row.update(_roofline(cost_entry["flops"], cost_entry["bytes"], cost_entry["calls"],
+        row.update(_roofline(cost_entry["flops"], cost_entry["bytes"], cost_entry["footprint"],
                              seconds, peak, bandwidth, cache_bw))
         if layer is None:
             row["bound"] = "overhead"
@@ -605,7 +624,8 @@ def sweep(kind, sizes=(784, 100, 10), mini_batch_size=10, dtype="float32", threa
             "phase_us_per_sample": {k: v / n * 1e6 for k, v in per_phase.items()},
             "difference": r["difference"], "regime": r["regime"],
             "bound_shares": r["bound_shares"], "six_weights_gflops": r["model"]["six_weights_gflops"],
-            "peak_fraction": r["model"]["six_weights_gflops"] / r["machine"]["gemm_peak_gflops"],
+            "model_gflops": r["model"]["epoch_gflops"],
+            "peak_fraction": r["model"]["epoch_gflops"] / r["machine"]["gemm_peak_gflops"],
             "gemm_peak_gflops": r["machine"]["gemm_peak_gflops"]})
     if kind == "threads" and points and points[0]["threads"] == 1:
         one = points[0]["phase_us_per_sample"]
@@ -634,7 +654,8 @@ def format_sweep(result):
             + " ".join(f"{short[k]:>7}" for k in shown) + "  regime (compute/memory/overhead)")
     lines = [f"fastnn profile --sweep {kind}: base {result['base']['sizes']}, mini-batch "
              f"{result['base']['mini_batch_size']}, {result['base']['dtype']}, "
-             f"{result['base']['threads']} thread(s); µs per sample by phase", "", head,
+             f"{result['base']['threads']} thread(s); µs per sample by phase; %peak: the cost "
+             f"model's FLOPs per second over the epoch against the GEMM peak", "", head,
              "-" * len(head)]
     prev = None
     for p in pts:
@@ -748,7 +769,7 @@ def plot_sweep(result, folder):
         axes[1].set_ylabel("scaling efficiency")
     else:
         axes[1].plot(xs, [p["peak_fraction"] for p in pts], "k.-")
-        axes[1].set_ylabel("fraction of GEMM peak (6 x weights model)")
+        axes[1].set_ylabel("fraction of GEMM peak (cost-model FLOPs)")
         for x, p in zip(xs, pts):
             axes[1].annotate(p["regime"], (x, p["peak_fraction"]), fontsize=7)
     axes[1].set_xticks(xs, [str(p["value"]) for p in pts])

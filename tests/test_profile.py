@@ -44,6 +44,11 @@ def test_cost_model_matches_hand_count_loops():
     model = prof.cost_model([3, 2, 1], 2, 5, itemsize=8, path="loops")
     assert _flops_bytes(model) == HAND_LOOPS
     assert [v["calls"] for v in model[0].values()] == [3] * 6
+    # footprints, the distinct bytes of one call of 2 rows: the forward product touches
+    # W 6, inputs 6, b 2, Z 4 -> 8·18 = 144; the weight product W once, inputs 6, δ 4 ->
+    # 8·16 = 128 (its traffic counts W twice: read and written)
+    assert model[0]["forward_product"]["footprint"] == 144
+    assert model[0]["weight_product"]["footprint"] == 128
 
 
 def test_cost_model_decay_pass_and_quadratic_output():
@@ -98,7 +103,7 @@ PROFILE_KEYS = {"schema", "network", "mini_batch_size", "samples", "dtype", "thr
                 "phase_sum_seconds", "difference", "per_sample_us", "warmup_seconds", "model",
                 "regime", "bound_shares"}
 PHASE_KEYS = {"layer", "phase", "seconds", "flops", "bytes", "gflops", "gbs", "intensity",
-              "bytes_per_call", "roof", "peak_fraction", "bandwidth_fraction",
+              "footprint", "roof", "peak_fraction", "bandwidth_fraction",
               "roofline_seconds", "roofline_efficiency", "bound", "share"}
 MACHINE_KEYS = {"gemm_peak_gflops", "stream_gbs", "cache_gbs", "ridge_flops_per_byte",
                 "cache_ridge_flops_per_byte", "blas", "numba_threads", "numba_threading_layer",
