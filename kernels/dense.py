@@ -165,22 +165,86 @@ def forward(W, b, A_in, rows, Z, A, act, param):
 
 
 @jit
+def _delta_two(W_next, D_next, r, d, e):
+    """d = D_next[r] W_next and e = D_next[r + 1] W_next, four rows of W_next a step: each
+    step loads four weights for eight multiply-adds and stores two results."""
+    n_next, n = W_next.shape
+    for j in range(n):
+        d[j] = ZERO
+        e[j] = ZERO
+    k = 0
+    while k + 4 <= n_next:
+        c0 = D_next[r, k]
+        c1 = D_next[r, k + 1]
+        c2 = D_next[r, k + 2]
+        c3 = D_next[r, k + 3]
+        f0 = D_next[r + 1, k]
+        f1 = D_next[r + 1, k + 1]
+        f2 = D_next[r + 1, k + 2]
+        f3 = D_next[r + 1, k + 3]
+        w0 = W_next[k]
+        w1 = W_next[k + 1]
+        w2 = W_next[k + 2]
+        w3 = W_next[k + 3]
+        for j in range(n):
+            a0 = w0[j]
+            a1 = w1[j]
+            a2 = w2[j]
+            a3 = w3[j]
+            d[j] += c0 * a0 + c1 * a1 + c2 * a2 + c3 * a3
+            e[j] += f0 * a0 + f1 * a1 + f2 * a2 + f3 * a3
+        k += 4
+    while k < n_next:
+        c0 = D_next[r, k]
+        f0 = D_next[r + 1, k]
+        w0 = W_next[k]
+        for j in range(n):
+            d[j] += c0 * w0[j]
+            e[j] += f0 * w0[j]
+        k += 1
+
+
+@jit
+def _delta_one(W_next, D_next, r, d):
+    """d = D_next[r] W_next, four rows of W_next a step."""
+    n_next, n = W_next.shape
+    for j in range(n):
+        d[j] = ZERO
+    k = 0
+    while k + 4 <= n_next:
+        c0 = D_next[r, k]
+        c1 = D_next[r, k + 1]
+        c2 = D_next[r, k + 2]
+        c3 = D_next[r, k + 3]
+        w0 = W_next[k]
+        w1 = W_next[k + 1]
+        w2 = W_next[k + 2]
+        w3 = W_next[k + 3]
+        for j in range(n):
+            d[j] += c0 * w0[j] + c1 * w1[j] + c2 * w2[j] + c3 * w3[j]
+        k += 4
+    while k < n_next:
+        c0 = D_next[r, k]
+        w0 = W_next[k]
+        for j in range(n):
+            d[j] += c0 * w0[j]
+        k += 1
+
+
+@jit
 def delta_product(W_next, D_next, D):
     """D = D_next W_next, i.e. D[r] = (W^{l+1})ᵀ δ^{l+1}[r] (the hidden δ product, before g').
 
-    Shapes: W_next (n_next, n), D_next (m, n_next), D (m, n).
+    Shapes: W_next (n_next, n), D_next (m, n_next), D (m, n). Blocked two samples × four
+    rows of W_next; an odd last sample runs alone.
     """
-    n_next, n = W_next.shape
     m = D_next.shape[0]
-    for r in range(m):
-        d = D[r]
-        for j in range(n):
-            d[j] = ZERO
-        for k in range(n_next):
-            c = D_next[r, k]
-            w = W_next[k]
-            for j in range(n):
-                d[j] += c * w[j]
+    r = 0
+    while r + 2 <= m:
+        _delta_two(W_next, D_next, r, D[r], D[r + 1])
+        r += 2
+    if r < m:
+        _delta_one(W_next, D_next, r, D[r])
 
 
 @jit
