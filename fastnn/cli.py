@@ -26,6 +26,25 @@ def _sizes(text):
     return sizes
 
 
+HIDDEN_CHOICES = ["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu", "swish"]
+OUTPUT_CHOICES = ["sigmoid", "tanh", "relu", "identity", "softmax"]
+COST_CHOICES = ["cross_entropy", "log_likelihood", "quadratic"]
+
+
+def _network_arguments(parser, sizes):
+    """--sizes, --cost, --hidden-activation and --output-activation, as train and profile
+    share them."""
+    parser.add_argument("--sizes", type=_sizes, default=sizes,
+                        help="layer sizes, input first, comma-separated")
+    parser.add_argument("--cost", default="cross_entropy", choices=COST_CHOICES,
+                        help="cost function")
+    parser.add_argument("--hidden-activation", default="sigmoid", choices=HIDDEN_CHOICES,
+                        help="hidden layers' activation (leaky_relu α 0.01, elu α 1, swish β 1)")
+    parser.add_argument("--output-activation", default=None, choices=OUTPUT_CHOICES,
+                        help="output activation (default: softmax for log_likelihood, else "
+                             "sigmoid)")
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="fastnn", description="Fast training of fully connected networks on the CPU.")
@@ -39,22 +58,12 @@ def _parser():
                     "the full Fashion-MNIST in /usr/share/datasets/fashion-mnist (Debian package "
                     "dataset-fashion-mnist), else the small sample shipped with fastnn.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--sizes", type=_sizes, default=[784, 30, 10],
-                       help="layer sizes, input first, comma-separated")
+    _network_arguments(train, [784, 30, 10])
     train.add_argument("--epochs", type=int, default=30, help="passes over the training data")
     train.add_argument("--mini-batch-size", type=int, default=10, help="samples per update")
     train.add_argument("--eta", type=float, default=0.5, help="learning rate")
     train.add_argument("--lmbda", type=float, default=5.0,
                        help="L2 regularization strength (weights decay by 1 - eta*lmbda/n)")
-    train.add_argument("--cost", default="cross_entropy",
-                       choices=["cross_entropy", "log_likelihood", "quadratic"], help="cost function")
-    train.add_argument("--hidden-activation", default="sigmoid",
-                       choices=["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu",
-                                "swish"],
-                       help="hidden layers' activation (leaky_relu α 0.01, elu α 1, swish β 1)")
-    train.add_argument("--output-activation", default=None,
-                       choices=["sigmoid", "tanh", "relu", "identity", "softmax"],
-                       help="output activation (default: softmax for log_likelihood, else sigmoid)")
     train.add_argument("--initializer", default="default",
                        choices=["default", "large", "glorot", "he"],
                        help="weights N(0, 1/n_in) (default), N(0, 1) (large), "
@@ -119,16 +128,7 @@ def _parser():
                     "same run, and compare the sum of the phases with a measured epoch. "
                     "With --sweep, vary one thing at a time. See docs/profiling-study.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    prof.add_argument("--sizes", type=_sizes, default=[784, 100, 10],
-                      help="layer sizes, input first, comma-separated")
-    prof.add_argument("--hidden-activation", default="sigmoid",
-                      choices=["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu",
-                               "swish"], help="hidden layers' activation")
-    prof.add_argument("--output-activation", default=None,
-                      choices=["sigmoid", "tanh", "relu", "identity", "softmax"],
-                      help="output activation (default: softmax for log_likelihood, else sigmoid)")
-    prof.add_argument("--cost", default="cross_entropy",
-                      choices=["cross_entropy", "log_likelihood", "quadratic"])
+    _network_arguments(prof, [784, 100, 10])
     prof.add_argument("--mini-batch-size", type=int, default=10, help="samples per update")
     prof.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     prof.add_argument("--threads", default="1",
