@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__, _checks, _threads
 from ._io import ModelFileError
+from .checkpoint import CheckpointError
 from .data import DataError, load_dataset
 from .augment import Augmenter
 from .network import Network, TrainingDiverged
@@ -89,6 +90,13 @@ def _parser():
     train.add_argument("--hogwild", action="store_true",
                        help="asynchronous lock-free SGD on every thread (plain SGD only; "
                             "faster on many cores, not deterministic)")
+    train.add_argument("--checkpoint", default=None, metavar="FOLDER",
+                       help="write a checkpoint into FOLDER every --checkpoint-every epochs "
+                            "(atomic; the newest two are kept)")
+    train.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
+                       help="epochs between checkpoints")
+    train.add_argument("--resume", action="store_true",
+                       help="go on from the newest checkpoint in --checkpoint (same arguments)")
     train.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                        help="float32 for speed, float64 for exactness")
     train.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling")
@@ -252,6 +260,9 @@ def _train(args):
     _checks.check_non_negative("--l1", args.l1)
     if not 0 <= args.dropout < 1:
         raise ValueError(f"--dropout={args.dropout} is invalid; expected a probability in [0, 1)")
+    _checks.check_positive("--checkpoint-every", args.checkpoint_every, integer=True)
+    if args.resume and not args.checkpoint:
+        raise ValueError("--resume needs --checkpoint FOLDER, the folder of the run to go on with")
     for name in ("early_stopping", "halve_eta"):
         if getattr(args, name) is not None:
             _checks.check_positive("--" + name.replace("_", "-"), getattr(args, name), integer=True)
@@ -285,7 +296,9 @@ def _train(args):
     history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
                       eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
                       callback=progress, optimizer=args.optimizer, l1=args.l1,
-                      dropout=args.dropout or None, hogwild=args.hogwild, **extras)
+                      dropout=args.dropout or None, hogwild=args.hogwild,
+                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                      resume=args.resume, **extras)
     if history["stopped"]:
         say(f"stopped after epoch {history['epoch'][-1] + 1}: {history['stopped']}")
     total = time.perf_counter() - start
@@ -314,7 +327,7 @@ def main(argv=None):
     try:
         run = {"bench": _bench, "profile": _profile, "train": _train}[args.command]
         return run(args)
-    except (ValueError, DataError, ModelFileError, TrainingDiverged, OSError,
+    except (ValueError, DataError, ModelFileError, CheckpointError, TrainingDiverged, OSError,
             ImportError) as exc:
         print(f"fastnn: error: {exc}", file=sys.stderr)
         return 2

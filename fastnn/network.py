@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from . import _checks, _threads
+from . import checkpoint as _ckpt
 from ._engine import Engine, OptimizerState
 from ._io import load_model, save_model, ModelFileError
 from .activations import activation_code, parse_activation
@@ -247,7 +248,7 @@ class Network:
     def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
             monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
             dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None,
-            hogwild=False):
+            hogwild=False, checkpoint=None, checkpoint_every=1, resume=False):
         """Train by mini-batch gradient descent.
 
         Parameters
@@ -297,6 +298,18 @@ class Network:
             workers each take a share of every epoch's mini-batches and update the shared
             parameters without locks (kernels/hogwild.py). Faster on many cores, not
             deterministic; one thread gives exactly the sequential result.
+        checkpoint : str or os.PathLike or None
+            A folder to write a checkpoint into every ``checkpoint_every`` epochs, after the
+            last epoch and when training stops early (fastnn/checkpoint.py): parameters,
+            optimizer state, random generator state, η, schedule state, best epoch and
+            history, written atomically; the newest two are kept.
+        checkpoint_every : int
+            Epochs between checkpoints.
+        resume : bool
+            Go on from the newest checkpoint in ``checkpoint`` (if there is one) up to
+            ``epochs`` epochs in all. In the deterministic mode (not Hogwild) the result is
+            bit for bit that of a run never stopped. The other arguments must be those of
+            the run that wrote it (a CheckpointError names any that differ).
 
         Returns
         -------
@@ -350,7 +363,21 @@ class Network:
         dropout_seed = int(self._rng.integers(2 ** 63))
         best = (-np.inf, None, None)  # accuracy, epoch, parameters
         n = X.shape[0]
-        for epoch in range(epochs):
+        first_epoch = 0
+        if checkpoint is not None:
+            checkpoint_every = _checks.check_positive("checkpoint_every", checkpoint_every,
+                                                      integer=True)
+            run = self._run_record(n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
+                                   early_stopping, restore_best, sorted(monitored), augment)
+            if resume:
+                found = _ckpt.latest(checkpoint)
+                if found is not None:
+                    first_epoch, eta, best, dropout_seed = self._restore(
+                        found, run, state, schedule, history, epochs)
+        elif resume:
+            raise ValueError("resume=True needs checkpoint=FOLDER, the folder of the run to "
+                             "go on with")
+        for epoch in range(first_epoch, epochs):
             order = self._rng.permutation(n).astype(np.int64)
             X_epoch = X if augment is None else self._augmented(augment, X, epoch)
             start = time.perf_counter()
@@ -375,21 +402,79 @@ class Network:
                         self.params.copy() if restore_best else None)
             if callback is not None and callback(epoch, history):
                 history["stopped"] = "callback"
-                break
-            if early_stopping is not None and epoch - best[1] >= early_stopping:
+            elif early_stopping is not None and epoch - best[1] >= early_stopping:
                 history["stopped"] = (f"early stopping: no better evaluation accuracy for "
                                       f"{early_stopping} epochs")
-                break
-            if schedule is not None:
+            elif schedule is not None:
                 eta = schedule.after_epoch(epoch, history)
                 if eta is None:
                     history["stopped"] = f"schedule: {schedule!r} ended training"
-                    break
+            if checkpoint is not None and (history["stopped"] or epoch + 1 == epochs
+                                           or (epoch + 1) % checkpoint_every == 0):
+                self._save_checkpoint(checkpoint, epoch + 1, run, state, eta, best,
+                                      dropout_seed, schedule, history)
+            if history["stopped"]:
+                break
         if evaluation_data is not None:
             history["best_epoch"] = best[1]
             if restore_best:
                 self.params[...] = best[2]
         return history
+
+    # -- checkpoints --------------------------------------------------------------
+    def _run_record(self, n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
+                    early_stopping, restore_best, monitored, augment):
+        """What a checkpoint must match to be resumed by this run."""
+        return {"sizes": [int(s) for s in self.sizes],
+                "activations": [a if isinstance(a, str) else list(a) for a in self.activations],
+                "cost": self.cost, "dtype": np.dtype(self.dtype).name, "n_samples": int(n),
+                "mini_batch_size": int(m), "eta": float(eta), "lmbda": float(lmbda),
+                "l1": float(l1), "optimizer": _stable_repr(optimizer),
+                "dropout": [float(p) for p in drop] if drop is not None else None,
+                "hogwild": bool(hogwild), "schedule": _stable_repr(schedule),
+                "early_stopping": early_stopping, "restore_best": bool(restore_best),
+                "monitored": list(monitored),
+                "augment": None if augment is None else _stable_repr(augment)}
+
+    def _save_checkpoint(self, folder, epochs_done, run, state, eta, best, dropout_seed,
+                         schedule, history):
+        arrays = {"params": self.params, "optimizer_state": state.buffers,
+                  "optimizer_step": state.step}
+        if best[2] is not None:
+            arrays["best_params"] = best[2]
+        meta = {"run": run, "rng": self._rng.bit_generator.state, "eta": eta,
+                "dropout_seed": dropout_seed, "best_accuracy": float(best[0]),
+                "best_epoch": best[1], "history": history,
+                "schedule": None if schedule is None else {
+                    k: v for k, v in vars(schedule).items()
+                    if isinstance(v, (int, float, str, bool, type(None)))}}
+        _ckpt.save(folder, epochs_done, arrays, meta)
+
+    def _restore(self, found, run, state, schedule, history, epochs):
+        """Load a checkpoint into this run; returns (first epoch, η, best, dropout seed)."""
+        arrays, meta, path = found
+        saved = meta.get("run", {})
+        differ = sorted(k for k in set(run) | set(saved) if run.get(k) != saved.get(k))
+        if differ:
+            detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {run.get(k)!r}"
+                               for k in differ)
+            raise _ckpt.CheckpointError(f"{path!r} was written by a different run ({detail}); "
+                                        f"resume with the same arguments or another folder")
+        if arrays["params"].shape != self.params.shape:
+            raise _ckpt.CheckpointError(f"{path!r} holds {arrays['params'].shape[0]} "
+                                        f"parameters; this network has {self.params.shape[0]}")
+        done = int(meta["epochs_done"])
+        self.params[...] = arrays["params"]
+        state.buffers[...] = arrays["optimizer_state"]
+        state.step[...] = arrays["optimizer_step"]
+        self._rng.bit_generator.state = meta["rng"]
+        if schedule is not None and meta.get("schedule") is not None:
+            vars(schedule).update(meta["schedule"])
+        history.clear()
+        history.update(meta["history"])
+        best = (meta["best_accuracy"], meta["best_epoch"], arrays.get("best_params"))
+        first = epochs if history.get("stopped") else done
+        return first, meta["eta"], best, int(meta["dropout_seed"])
 
     def _augmented(self, augment, X, epoch):
         X_new = augment(X, epoch)
@@ -467,6 +552,12 @@ class Network:
         net.params[...] = params
         net.initializers = tuple(meta.get("initializers", net.initializers))
         return net
+
+
+def _stable_repr(obj):
+    """repr(obj), or its type's name where the repr holds a memory address (a function)."""
+    text = repr(obj)
+    return type(obj).__qualname__ if " at 0x" in text else text
 
 
 def load(path):
