@@ -84,13 +84,15 @@ def main(argv=None):
             saved = json.load(f)
         results = saved["runs"]
         rules = list(dict.fromkeys(r["rule"] for r in results))
-        header = (f"data: {saved['data']}; network {saved['sizes']}, sigmoid, cross-entropy, "
+        source = saved["data"]
+        header = (f"data: {source}; network {saved['sizes']}, sigmoid, cross-entropy, "
                   f"lambda {saved['lmbda']}, one thread, {saved['budget']:g} s of training per run")
         args.budget = saved["budget"]
     else:
         data = load_dataset(args.data)
+        source = data.description
         results = []
-        header = (f"data: {data.description}; network {sizes}, sigmoid, cross-entropy, lambda "
+        header = (f"data: {source}; network {sizes}, sigmoid, cross-entropy, lambda "
                   f"{args.lmbda}, one thread, {args.budget:g} s of training per run")
     print(header)
     print(f"{'rule':>6} {'m':>5} {'eta':>6} {'epochs':>6} {'s/epoch':>8} {'updates/s':>10} "
@@ -115,7 +117,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"sizes": sizes, "budget": args.budget, "lmbda": args.lmbda,
-                       "data": header.split(";")[0][6:], "runs": results}, f, indent=1)
+                       "data": source, "runs": results}, f, indent=1)
     if args.plot:
         from fastnn.profile import _pyplot
 

@@ -163,15 +163,20 @@ def _parser():
     return parser
 
 
+def _threads_option(value):
+    """--threads as a count of threads or "all" (every core), checked."""
+    if value == "all":
+        return value
+    try:
+        return _threads.resolve(int(value) if value.isdigit() else value)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
+
+
 def _profile(args):
     from . import profile as prof
 
-    threads = args.threads
-    if threads != "all":
-        try:
-            threads = _threads.resolve(int(threads) if threads.isdigit() else threads)
-        except ValueError as exc:
-            raise ValueError(f"--{exc}") from None
+    threads = _threads_option(args.threads)
     for name in ("samples", "repeats", "mini_batch_size"):
         if getattr(args, name) is not None:
             _checks.check_positive("--" + name.replace("_", "-"), getattr(args, name),
@@ -220,12 +225,7 @@ def _bench(args):
     if not 0 < args.tolerance < 1:
         raise ValueError(f"--tolerance={args.tolerance} is invalid; expected a number in (0, 1)")
     baseline = bench.load_baseline(args.gate) if args.gate else None
-    if args.threads != "all":
-        try:
-            args.threads = _threads.resolve(int(args.threads) if args.threads.isdigit()
-                                            else args.threads)
-        except ValueError as exc:
-            raise ValueError(f"--{exc}") from None
+    args.threads = _threads_option(args.threads)
     result = bench.measure(configs=[c.strip() for c in args.configs.split(",") if c.strip()],
                            dtype=args.dtype, repeats=args.repeats, n_samples=args.samples,
                            threads=args.threads)

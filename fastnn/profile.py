@@ -635,8 +635,8 @@ def sweep(kind, sizes=(784, 100, 10), mini_batch_size=10, dtype="float32", threa
                                 for k, v in pt["phase_us_per_sample"].items()}
             pt["speedup"] = points[0]["per_sample_us"] / pt["per_sample_us"]
     return {"schema": SCHEMA, "sweep": kind, "values": list(values), "base": {
-        "sizes": sizes, "mini_batch_size": mini_batch_size, "dtype": np.dtype(dtype).name
-        if not isinstance(dtype, str) else dtype, "threads": threads, "samples": samples,
+        "sizes": sizes, "mini_batch_size": mini_batch_size, "dtype": np.dtype(dtype).name,
+        "threads": threads, "samples": samples,
         "repeats": repeats, **{k: v for k, v in options.items() if k != "data"}},
         "points": points}
 

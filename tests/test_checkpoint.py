@@ -58,16 +58,18 @@ def test_resume_is_bit_identical(data, tmp_path, case):
     assert sorted(os.listdir(tmp_path)) == ["checkpoint-000004.npz", "checkpoint-000005.npz"]
 
 
-def test_checkpoint_every_k_and_early_stop_is_final(data, tmp_path):
-    _, h = _fit(data, 7, checkpoint=tmp_path, checkpoint_every=3, early_stopping=1)
-    names = sorted(os.listdir(tmp_path))
-    last = len(h["epoch"])
-    assert names[-1] == f"checkpoint-{last:06d}.npz"
+def test_checkpoint_every_k_and_a_stop_writes_a_final_one(data, tmp_path):
+    stop_at_4 = lambda epoch, history: epoch == 3  # noqa: E731
+    _, h = _fit(data, 7, checkpoint=tmp_path, checkpoint_every=3, callback=stop_at_4)
+    assert h["stopped"] == "callback" and h["epoch"] == [0, 1, 2, 3]
+    # every 3 epochs, then the stop
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-000003.npz", "checkpoint-000004.npz"]
     _, meta, _ = ckpt.latest(tmp_path)
-    if h["stopped"]:  # resuming a stopped run trains no further
-        again, h2 = _fit(data, 7, checkpoint=tmp_path, checkpoint_every=3, early_stopping=1,
-                         resume=True)
-        assert h2["epoch"] == h["epoch"] and h2["stopped"] == h["stopped"]
+    assert meta["epochs_done"] == 4 and meta["history"]["stopped"] == "callback"
+    # resuming a stopped run trains no further
+    _, h2 = _fit(data, 7, checkpoint=tmp_path, checkpoint_every=3, callback=stop_at_4,
+                 resume=True)
+    assert h2["epoch"] == h["epoch"] and h2["stopped"] == "callback"
 
 
 def test_resume_without_checkpoint_starts_fresh(data, tmp_path):

@@ -3,6 +3,7 @@ profile's structure and JSON schema, the phase sum against the measured epoch, t
 sweeps in their reduced form, the figures and the command line."""
 import json
 
+import numpy as np
 import pytest
 
 from fastnn import profile as prof
@@ -260,3 +261,42 @@ def test_cli_profile_sweep(tmp_path, capsys):
 def test_cli_profile_bad_arguments(args, message, capsys):
     assert main(["profile"] + args) == 2
     assert message in capsys.readouterr().err
+
+
+# -- the phase loops do the epoch's work -------------------------------------------------
+def test_phase_loops_run_every_mini_batch_with_the_right_rows():
+    from fastnn.kernels import profile as kp
+
+    rng = np.random.default_rng(1)
+    n, m, n_in, n_out = 23, 5, 7, 4  # mini-batches of 5, 5, 5, 5 and 3 rows
+    X = rng.standard_normal((n, n_in))
+    W = rng.standard_normal((n_out, n_in))
+    b = rng.standard_normal(n_out)
+    order = rng.permutation(n).astype(np.int64)
+    ident = np.arange(m, dtype=np.int64)
+    batches = [order[s:s + m] for s in range(0, n, m)]
+    # forward product through the order: Z holds the last mini-batch's rows
+    Z = np.zeros((m, n_out))
+    kp.loop_forward_product(W, b, X, order, ident, True, m, Z)
+    np.testing.assert_allclose(Z[:3], X[batches[-1]] @ W.T + b, rtol=1e-12)
+    # later layers read rows 0..k-1 of their input block
+    A_in = rng.standard_normal((m, n_in))
+    kp.loop_forward_product(W, b, A_in, order, ident, False, m, Z)
+    np.testing.assert_allclose(Z[:3], A_in[:3] @ W.T + b, rtol=1e-12)
+    # the weight product accumulates every mini-batch, each with its own rows
+    D = rng.standard_normal((m, n_out))
+    Wo = W.copy()
+    kp.loop_weight_product(D, X, order, ident, True, -0.1, m, Wo)
+    expected = W + sum(-0.1 * D[:len(r)].T @ X[r] for r in batches)
+    np.testing.assert_allclose(Wo, expected, rtol=1e-12)
+    bo = b.copy()
+    kp.loop_bias_gradient(D, -0.1, n, m, bo)
+    np.testing.assert_allclose(bo, b + sum(-0.1 * D[:len(r)].sum(axis=0) for r in batches),
+                               rtol=1e-12)
+    Wd = W.copy()
+    kp.loop_decay(Wd, 0.5, n, m)
+    np.testing.assert_allclose(Wd, W * 0.5 ** len(batches), rtol=1e-12)
+    # the δ product: the last mini-batch's D_next W_next
+    Dd = np.zeros((m, n_in))
+    kp.loop_delta_product(W, D, n, m, Dd)
+    np.testing.assert_allclose(Dd, D @ W, rtol=1e-12)
