@@ -162,11 +162,12 @@ class Engine:
         _test_slowdown(start)
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
-                            optimizer, state, dropout, seed, epoch):
+                            optimizer, state, dropout, seed, epoch, clip_norm=None):
         """One epoch with any optimizer, L1/L2 and dropout (see kernels/epoch.py).
 
         ``state`` is an ``OptimizerState`` (updated in place); ``dropout`` a per-layer
-        float64 array of p (output 0); ``seed`` and ``epoch`` pick the dropout masks.
+        float64 array of p (output 0); ``seed`` and ``epoch`` pick the dropout masks;
+        ``clip_norm`` (None: off) bounds the norm of every mini-batch's mean gradient.
         """
         n = order.shape[0]
         m = min(int(mini_batch_size), n)
@@ -175,6 +176,7 @@ class Engine:
         hyper = np.asarray(optimizer.hyper(), dtype=self.dtype)
         drop_p = np.asarray(dropout, dtype=np.float64)
         coef = np.zeros(5, self.dtype)
+        clip = np.float64(0.0 if clip_norm is None else clip_norm)
         start = time.perf_counter()
         if self.uses_matrix(m):
             with _threads.limit(_threads.resolve(self.threads)):
@@ -182,7 +184,7 @@ class Engine:
                     params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                     state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
-                    coef)
+                    coef, clip)
         else:
             ident, ws_z, ws_a, ws_d = self._workspace(m)
             _epoch.train_epoch_general(
@@ -190,7 +192,7 @@ class Engine:
                 self.cost, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                 self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers,
                 state.step, drop_p, key, int(epoch), ident, ws_z, ws_a, ws_d, mask,
-                state.grad, coef)
+                state.grad, coef, clip)
         _test_slowdown(start)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):

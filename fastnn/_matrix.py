@@ -29,7 +29,7 @@ from .kernels import matrix as _k
 from .kernels.activations import multiply_by_derivative
 from .kernels.costs import output_delta
 from .kernels.dropout import dropout_mask
-from .kernels.optim import apply_step
+from .kernels.optim import apply_step, clip_by_norm
 
 #: the auto rule: take the matrix path for mini-batches of at least MIN_ROWS rows that
 #: cost at least MIN_FLOPS_PER_BATCH FLOPs (6 × weights × m); below either the loop path
@@ -184,7 +184,7 @@ class MatrixPath:
                           clock=clock)
 
     def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
-                            l2, l1, state, step, drop_p, key, epoch, mask, grad, coef):
+                            l2, l1, state, step, drop_p, key, epoch, mask, grad, coef, clip=0.0):
         """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract)."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
@@ -202,6 +202,8 @@ class MatrixPath:
             self.forward(Ws, bs, X, rows, blk, drop_p, mask)
             self.backward(Ws, Y, rows, blk, dt(1.0 / rows.shape[0]), gW, gb, zero, zero,
                           drop_p, mask)
+            if clip > 0:
+                clip_by_norm(grad, clip)
             apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step, coef)
 
     def forward_all(self, params, X, chunk, Z_out, A_out):

@@ -73,6 +73,8 @@ def _parser():
                        choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
                                 "amsgrad"], help="update rule (PyTorch's defaults; see fastnn.optim)")
     train.add_argument("--l1", type=float, default=0.0, help="L1 regularization strength")
+    train.add_argument("--clip-norm", type=float, default=None, metavar="C",
+                       help="scale every mini-batch's gradient down to norm C when above it")
     train.add_argument("--dropout", type=float, default=0.0,
                        help="probability of dropping each hidden unit per mini-batch")
     train.add_argument("--early-stopping", type=int, default=None, metavar="N",
@@ -261,6 +263,8 @@ def _train(args):
     if not 0 <= args.dropout < 1:
         raise ValueError(f"--dropout={args.dropout} is invalid; expected a probability in [0, 1)")
     _checks.check_positive("--checkpoint-every", args.checkpoint_every, integer=True)
+    if args.clip_norm is not None:
+        _checks.check_positive("--clip-norm", args.clip_norm)
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint FOLDER, the folder of the run to go on with")
     for name in ("early_stopping", "halve_eta"):
@@ -298,7 +302,7 @@ def _train(args):
                       callback=progress, optimizer=args.optimizer, l1=args.l1,
                       dropout=args.dropout or None, hogwild=args.hogwild,
                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                      resume=args.resume, **extras)
+                      resume=args.resume, clip_norm=args.clip_norm, **extras)
     if history["stopped"]:
         say(f"stopped after epoch {history['epoch'][-1] + 1}: {history['stopped']}")
     total = time.perf_counter() - start

@@ -150,14 +150,15 @@ class Network:
 
     def train_epoch(self, X, y, order, mini_batch_size, eta, lmbda=0.0, l1=0.0,
                     optimizer=None, dropout=None, dropout_seed=0, epoch=0, state=None,
-                    hogwild=False):
+                    hogwild=False, clip_norm=None):
         """One epoch over the rows ``X[order]`` in that order (the low-level step of fit).
 
         Mini-batches are ``order[k:k + mini_batch_size]``; the last may be shorter. With the
         defaults each updates ``w ← (1 − ηλ/n) w − (η/m) Σ ∇w`` and ``b ← b − (η/m) Σ ∇b``
         with n = len(order). ``optimizer``, ``l1`` and ``dropout`` are as in ``fit``; the
         dropout masks are those of ``dropout_seed`` and ``epoch``; pass an optimizer
-        ``state`` (returned) to continue a trajectory across calls; ``hogwild`` as in fit.
+        ``state`` (returned) to continue a trajectory across calls; ``hogwild`` and
+        ``clip_norm`` as in fit.
         """
         X, Y, _ = self._prepare("X", X, y)
         order = np.asarray(order)
@@ -167,22 +168,28 @@ class Network:
                              f"0..{X.shape[0] - 1}; got {order!r}")
         m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
             mini_batch_size, eta, lmbda, l1, optimizer, dropout)
-        self._check_hogwild(hogwild, l1, optimizer, drop)
+        clip_norm = self._clip_norm(clip_norm)
+        self._check_hogwild(hogwild, l1, optimizer, drop, clip_norm)
         if state is None:
             state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
         self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch,
                     l1=l1, optimizer=optimizer, state=state, dropout=drop,
-                    dropout_seed=dropout_seed, hogwild=hogwild)
+                    dropout_seed=dropout_seed, hogwild=hogwild, clip_norm=clip_norm)
         return state
 
     @staticmethod
-    def _check_hogwild(hogwild, l1, optimizer, dropout):
+    def _clip_norm(clip_norm):
+        return None if clip_norm is None else _checks.check_positive("clip_norm", clip_norm)
+
+    @staticmethod
+    def _check_hogwild(hogwild, l1, optimizer, dropout, clip_norm=None):
         if not isinstance(hogwild, (bool, np.bool_)):
             raise ValueError(f"hogwild={hogwild!r} is invalid; expected True or False")
         if hogwild:
             extra = [what for what, on in (
                 (f"optimizer={optimizer!r}", not isinstance(optimizer, SGD)),
-                (f"l1={l1}", l1 != 0), ("dropout", np.any(dropout > 0))) if on]
+                (f"l1={l1}", l1 != 0), ("dropout", np.any(dropout > 0)),
+                (f"clip_norm={clip_norm}", clip_norm is not None)) if on]
             if extra:
                 raise ValueError(f"hogwild=True runs the book's plain SGD with L2 only; it "
                                  f"cannot be combined with {', '.join(extra)}")
@@ -216,7 +223,7 @@ class Network:
         return np.array(values + [0.0])
 
     def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None, l1=0.0, optimizer=None,
-               state=None, dropout=None, dropout_seed=0, hogwild=False):
+               state=None, dropout=None, dropout_seed=0, hogwild=False, clip_norm=None):
         """One epoch; returns a copy of the parameters from before it (the last good ones).
 
         The book's plain SGD with L2 runs the fused kernel (or, with ``hogwild``, its
@@ -224,7 +231,7 @@ class Network:
         """
         last_good = self.params.copy()
         plain = (optimizer is None or isinstance(optimizer, SGD)) and l1 == 0 and \
-            (dropout is None or not np.any(dropout > 0))
+            (dropout is None or not np.any(dropout > 0)) and clip_norm is None
         if hogwild:
             self._engine.train_epoch_async(self.params, X, Y, order, m, eta, lmbda, n=n)
         elif plain:
@@ -234,7 +241,8 @@ class Network:
                 raise ValueError("a training-set size n other than len(order) is only "
                                  "supported by plain SGD")
             self._engine.train_epoch_general(self.params, X, Y, order, m, eta, lmbda, l1,
-                                             optimizer, state, dropout, dropout_seed, epoch)
+                                             optimizer, state, dropout, dropout_seed, epoch,
+                                             clip_norm)
         if not np.isfinite(self.params).all():
             self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
         return last_good
@@ -248,7 +256,7 @@ class Network:
     def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
             monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
             dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None,
-            hogwild=False, checkpoint=None, checkpoint_every=1, resume=False):
+            hogwild=False, checkpoint=None, checkpoint_every=1, resume=False, clip_norm=None):
         """Train by mini-batch gradient descent.
 
         Parameters
@@ -298,6 +306,11 @@ class Network:
             workers each take a share of every epoch's mini-batches and update the shared
             parameters without locks (kernels/hogwild.py). Faster on many cores, not
             deterministic; one thread gives exactly the sequential result.
+        clip_norm : float or None
+            Gradient clipping by norm: when the mini-batch's mean gradient of the cost (every
+            weight and bias as one vector, before the L1/L2 terms) has a Euclidean norm above
+            ``clip_norm``, it is scaled down to that norm before the optimizer's step. Off by
+            default; any optimizer, not with ``hogwild``.
         checkpoint : str or os.PathLike or None
             A folder to write a checkpoint into every ``checkpoint_every`` epochs, after the
             last epoch and when training stops early (fastnn/checkpoint.py): parameters,
@@ -322,7 +335,8 @@ class Network:
         epochs = _checks.check_positive("epochs", epochs, integer=True)
         m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
             mini_batch_size, eta, lmbda, l1, optimizer, dropout)
-        self._check_hogwild(hogwild, l1, optimizer, drop)
+        clip_norm = self._clip_norm(clip_norm)
+        self._check_hogwild(hogwild, l1, optimizer, drop, clip_norm)
         if evaluation_data is not None:
             try:
                 X_eval, y_eval = evaluation_data
@@ -368,7 +382,8 @@ class Network:
             checkpoint_every = _checks.check_positive("checkpoint_every", checkpoint_every,
                                                       integer=True)
             run = self._run_record(n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
-                                   early_stopping, restore_best, sorted(monitored), augment)
+                                   early_stopping, restore_best, sorted(monitored), augment,
+                                   clip_norm)
             if resume:
                 found = _ckpt.latest(checkpoint)
                 if found is not None:
@@ -383,7 +398,8 @@ class Network:
             start = time.perf_counter()
             last_good = self._epoch(X_epoch, Y, order, m, eta, lmbda, epoch, l1=l1,
                                     optimizer=optimizer, state=state, dropout=drop,
-                                    dropout_seed=dropout_seed, hogwild=hogwild)
+                                    dropout_seed=dropout_seed, hogwild=hogwild,
+                                    clip_norm=clip_norm)
             history["epoch"].append(epoch)
             history["seconds"].append(time.perf_counter() - start)
             history["eta"].append(eta)
@@ -423,18 +439,22 @@ class Network:
 
     # -- checkpoints --------------------------------------------------------------
     def _run_record(self, n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
-                    early_stopping, restore_best, monitored, augment):
-        """What a checkpoint must match to be resumed by this run."""
-        return {"sizes": [int(s) for s in self.sizes],
-                "activations": [a if isinstance(a, str) else list(a) for a in self.activations],
-                "cost": self.cost, "dtype": np.dtype(self.dtype).name, "n_samples": int(n),
-                "mini_batch_size": int(m), "eta": float(eta), "lmbda": float(lmbda),
-                "l1": float(l1), "optimizer": _stable_repr(optimizer),
-                "dropout": [float(p) for p in drop] if drop is not None else None,
-                "hogwild": bool(hogwild), "schedule": _stable_repr(schedule),
-                "early_stopping": early_stopping, "restore_best": bool(restore_best),
-                "monitored": list(monitored),
-                "augment": None if augment is None else _stable_repr(augment)}
+                    early_stopping, restore_best, monitored, augment, clip_norm=None):
+        """What a checkpoint must match to be resumed by this run (``clip_norm`` only when
+        set, so that checkpoints written before it existed still resume)."""
+        record = {"sizes": [int(s) for s in self.sizes],
+                  "activations": [a if isinstance(a, str) else list(a) for a in self.activations],
+                  "cost": self.cost, "dtype": np.dtype(self.dtype).name, "n_samples": int(n),
+                  "mini_batch_size": int(m), "eta": float(eta), "lmbda": float(lmbda),
+                  "l1": float(l1), "optimizer": _stable_repr(optimizer),
+                  "dropout": [float(p) for p in drop] if drop is not None else None,
+                  "hogwild": bool(hogwild), "schedule": _stable_repr(schedule),
+                  "early_stopping": early_stopping, "restore_best": bool(restore_best),
+                  "monitored": list(monitored),
+                  "augment": None if augment is None else _stable_repr(augment)}
+        if clip_norm is not None:
+            record["clip_norm"] = float(clip_norm)
+        return record
 
     def _save_checkpoint(self, folder, epochs_done, run, state, eta, best, dropout_seed,
                          schedule, history):

@@ -117,6 +117,8 @@ The total cost of a data set of ``n`` samples is
 ``(1/n) sum_x C_x + 0.5 (lmbda / n) sum_l ||W^l||_F^2 + (l1 / n) sum_l sum |W^l|``.
 """
 
+import math
+
 import numpy as np
 
 ACTIVATIONS = frozenset({"sigmoid", "tanh", "relu", "identity", "softmax",
@@ -724,7 +726,7 @@ class ReferenceNetwork:
     # -------------------------------------------------------- training
 
     def update_mini_batch(self, X, Y, eta, lmbda, n, l1=0.0, optimizer=None, dropout=None,
-                          masks=None):
+                          masks=None, clip_norm=None):
         """One step on the mini-batch X (m, n_in), Y (m, n_out) of a training set of n.
 
         optimizer=None: the book's rule,
@@ -736,10 +738,17 @@ class ReferenceNetwork:
             of the mini-batch. dropout (float or per-hidden-layer list of p) only checks
             that each s_j is 0 or 1/(1 - p); a dropout with some p > 0 needs ``masks``
             (``train_epoch`` generates them with ``dropout_masks``).
+        clip_norm: if the mean gradient (1/m) sum_x nabla, all layers' weights and biases
+            taken as one vector, has a Euclidean norm above clip_norm, it is scaled down to
+            norm clip_norm before the rule above (regularization terms are not clipped).
         """
         X, Y = self._rows(X, Y)
         lmbda = _check_non_negative("lmbda", lmbda)
         l1 = _check_non_negative("l1", l1)
+        if clip_norm is not None and not (_is_real(clip_norm) and math.isfinite(clip_norm)
+                                          and clip_norm > 0):
+            raise ValueError(f"clip_norm={clip_norm!r} is invalid; expected None or a "
+                             f"positive finite number")
         if optimizer is not None and not isinstance(optimizer, ReferenceOptimizer):
             raise ValueError(
                 f"optimizer={optimizer!r} is invalid; expected None or a ReferenceOptimizer "
@@ -748,6 +757,11 @@ class ReferenceNetwork:
         masks = self._masks_for_update(dropout, masks)
         m = len(X)
         sum_b, sum_w = self._summed_gradients(X, Y, masks)
+        if clip_norm is not None:
+            norm = math.sqrt(math.fsum(float(np.sum((s / m) ** 2)) for s in sum_w + sum_b))
+            if norm > clip_norm:
+                sum_w = [s * (clip_norm / norm) for s in sum_w]
+                sum_b = [s * (clip_norm / norm) for s in sum_b]
         if optimizer is None:
             decay = 1.0 - eta * lmbda / n
             if l1 == 0.0:
@@ -763,7 +777,7 @@ class ReferenceNetwork:
             optimizer.step(self.weights + self.biases, grads, eta)
 
     def train_epoch(self, X, Y, order, mini_batch_size, eta, lmbda=0.0, l1=0.0,
-                    optimizer=None, dropout=None, seed=0, epoch=0):
+                    optimizer=None, dropout=None, seed=0, epoch=0, clip_norm=None):
         """One epoch over the samples in ``order``, in mini-batches of ``mini_batch_size``.
 
         Mini-batch b is X[order[b*size:(b + 1)*size]]; the last one may be shorter and
@@ -789,7 +803,8 @@ class ReferenceNetwork:
             if dropout is not None:
                 masks = dropout_masks(seed, epoch, b, n_batches, hidden_sizes, dropout)
             self.update_mini_batch(X[batch], Y[batch], eta, lmbda, n, l1=l1,
-                                   optimizer=optimizer, dropout=dropout, masks=masks)
+                                   optimizer=optimizer, dropout=dropout, masks=masks,
+                                   clip_norm=clip_norm)
 
     # -------------------------------------------------------- evaluation
 

@@ -21,7 +21,7 @@ from .activations import scale_columns
 from .costs import output_delta
 from .dense import forward, hidden_delta, weight_gradient
 from .dropout import dropout_mask
-from .optim import apply_step
+from .optim import apply_step, clip_by_norm
 
 
 @jit
@@ -138,12 +138,12 @@ def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order
 @jit
 def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order,
                         mini_batch_size, n_weights, opt_code, hyper, eta, l2, l1, state, step,
-                        drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, coef):
+                        drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, coef, clip):
     """One epoch of mini-batch training with any optimizer, L1/L2 and dropout, in one call.
 
     Per mini-batch: a fresh dropout mask (dropout.py), the forward pass, the mean gradient
-    of the unregularized cost into ``grad``, then one fused optimizer step (optim.py) with
-    l2 = λ/n and l1 = λ₁/n. ``state`` is (3, n_params) optimizer state; ``step`` a
+    of the unregularized cost into ``grad`` (scaled to norm at most ``clip`` when
+    ``clip`` > 0), then one fused optimizer step (optim.py) with l2 = λ/n and l1 = λ₁/n. ``state`` is (3, n_params) optimizer state; ``step`` a
     1-entry int64 array holding the optimizer's step count t (updated); ``coef`` a
     5-entry array of the parameters' dtype (per-step coefficients).
     """
@@ -161,6 +161,8 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
         coef[1] = 0
         backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y,
                       rows, ident, ws_z, ws_a, ws_d, coef[0], coef[1], coef[1], grad)
+        if clip > 0:
+            clip_by_norm(grad, clip)
         apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step, coef)
         b += 1
 

@@ -177,3 +177,20 @@ def apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step, c
     coef[3] = eta / (1.0 - beta1 ** t) if beta1 < 1.0 else eta
     coef[4] = np.sqrt(1.0 - beta2 ** t) if beta2 < 1.0 else 1.0
     optimizer_step(params, grad, n_weights, code, hyper, coef, state[0], state[1], state[2])
+
+
+@jit
+def clip_by_norm(grad, max_norm):
+    """Scale ``grad`` in place so that its Euclidean norm (over every layer's weights and
+    biases together, summed in float64) is at most ``max_norm``; return the norm it had.
+    A gradient already within the bound is left exactly as it was."""
+    total = 0.0
+    for i in range(grad.shape[0]):
+        g = np.float64(grad[i])
+        total += g * g
+    norm = np.sqrt(total)
+    if norm > max_norm:
+        scale = grad.dtype.type(max_norm / norm)
+        for i in range(grad.shape[0]):
+            grad[i] *= scale
+    return norm

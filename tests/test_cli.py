@@ -51,6 +51,7 @@ def test_train_on_the_sample_saves_a_model_that_reproduces_the_accuracy(tmp_path
     (["--dropout", "1.5"], "--dropout=1.5 is invalid"),
     (["--early-stopping", "0"], "--early-stopping=0 is invalid"),
     (["--l1", "-2"], "--l1=-2.0 is invalid"),
+    (["--clip-norm", "0"], "--clip-norm=0.0 is invalid"),
     (["--threads", "0"], "--threads=0 is invalid"),
     (["--threads", "100000"], "more than the"),
     (["--hogwild", "--optimizer", "adam"], "hogwild=True runs the book's plain SGD"),
@@ -103,7 +104,8 @@ def test_train_with_the_chapter_3_techniques(tmp_path):
     out = run_cli("train", "--data", SAMPLE, "--epochs", "30", "--optimizer", "adam", "--eta",
                   "0.002", "--dropout", "0.2", "--l1", "0.5", "--hidden-activation", "swish",
                   "--initializer", "glorot", "--augment", "--halve-eta", "1",
-                  "--early-stopping", "2", "--output", "m.npz", cwd=tmp_path)
+                  "--early-stopping", "2", "--clip-norm", "5", "--output", "m.npz",
+                  cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "stopped after epoch" in out.stdout
     net = fastnn.load(tmp_path / "m.npz")
