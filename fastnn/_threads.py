@@ -15,6 +15,7 @@ import contextlib
 import operator
 import os
 import sys
+import threading
 
 import numba
 
@@ -69,15 +70,60 @@ def _blas_controller():
     return _controller[1]
 
 
+_lock = threading.Lock()
+_active = []          # the thread counts of every limit() in progress, in any Python thread
+_original = None      # threadpoolctl's record of the BLAS limits from before the first
+
+
+def _take_blas_control():
+    """Let this Python thread set OpenBLAS's limit. threadpoolctl ≥ 3.6 lets only one
+    "controlling" thread change a pthreads OpenBLAS and silently ignores the others (it
+    would leave the limit of a thread that ended in force). ``limit`` serializes every
+    change under its own lock, so handing control to the thread making it is safe."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:  # older threadpoolctl: any thread may set it
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
+def _set_blas(threads):
+    _take_blas_control()
+    return _blas_controller().limit(limits=threads, user_api="blas")
+
+
 @contextlib.contextmanager
 def limit(threads):
-    """Run the block with ``threads`` Numba threads and at most ``threads`` BLAS threads."""
+    """Run the block with ``threads`` Numba threads and at most ``threads`` BLAS threads.
+
+    Numba's count is per Python thread. BLAS's is one per process, so blocks running at
+    once in several Python threads share it: it is the largest count among them, and the
+    last one to finish restores what was there before the first began (a lock keeps the
+    bookkeeping whole; without it two threads could leave BLAS limited after both ended).
+    """
+    global _original
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        with _blas_controller().limit(limits=threads, user_api="blas"):
-            yield
+        with _lock:
+            _active.append(threads)
+            if len(_active) == 1:
+                _original = _set_blas(threads)
+            else:
+                _set_blas(max(_active))
+        yield
     finally:
+        with _lock:
+            _active.remove(threads)
+            if not _active:
+                if _original is not None:
+                    _take_blas_control()
+                    _original.restore_original_limits()
+                _original = None
+            else:
+                _set_blas(max(_active))
         numba.set_num_threads(previous)
 
 
