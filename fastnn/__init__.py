@@ -6,7 +6,8 @@
 from . import augment, optim, schedules
 from ._io import ModelFileError
 from .network import Network, TrainingDiverged, load
+from .stream import StreamedInputs
 
 __version__ = "0.1.0"
 __all__ = ["Network", "TrainingDiverged", "ModelFileError", "load", "optim", "schedules",
-           "augment", "__version__"]
+           "augment", "StreamedInputs", "__version__"]

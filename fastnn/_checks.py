@@ -72,11 +72,12 @@ def check_inputs(name, X, n_in, dtype):
     return arr
 
 
-def check_targets(name, y, n, n_out, dtype):
+def check_targets(name, y, n, n_out, dtype, one_hot=True):
     """Targets as an (n, n_out) array of ``dtype``: int class labels become one-hot rows.
 
     Returns ``(Y, labels)`` where ``labels`` is the int label array, or None when the
-    targets were given as rows (then the label of a row is its argmax).
+    targets were given as rows (then the label of a row is its argmax). With ``one_hot``
+    False, labels are checked but not expanded (Y is None).
     """
     arr = np.asarray(y)
     if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1 and n_out > 1):
@@ -95,6 +96,8 @@ def check_targets(name, y, n, n_out, dtype):
             raise ValueError(f"{name}[{bad[0]}] = {arr[bad[0]]} is out of range; expected class "
                              f"labels 0..{n_out - 1} for a network with {n_out} outputs")
         labels = arr.astype(np.int64)
+        if not one_hot:
+            return None, labels
         Y = np.zeros((n, n_out), dtype=dtype)
         Y[np.arange(n), labels] = 1
         return Y, labels

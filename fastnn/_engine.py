@@ -113,11 +113,12 @@ class Engine:
 
         ``X`` (N, n_in) and ``Y`` (N, n_out) must be C-contiguous arrays of the engine's
         dtype and ``order`` an int64 array of row indices; n (the training-set size in the
-        decay 1 − ηλ/n) defaults to len(order).
+        decay 1 − ηλ/n) defaults to len(order). The path (loop or matrix) is chosen by the
+        mini-batch size, at most n, so that every block of a streamed epoch takes the same.
         """
         if n is None:
             n = order.shape[0]
-        m = min(int(mini_batch_size), order.shape[0])
+        m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
         start = time.perf_counter()
         if self.uses_matrix(m):
@@ -162,15 +163,20 @@ class Engine:
         _test_slowdown(start)
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
-                            optimizer, state, dropout, seed, epoch, clip_norm=None):
+                            optimizer, state, dropout, seed, epoch, clip_norm=None, n=None,
+                            batch0=0):
         """One epoch with any optimizer, L1/L2 and dropout (see kernels/epoch.py).
 
         ``state`` is an ``OptimizerState`` (updated in place); ``dropout`` a per-layer
         float64 array of p (output 0); ``seed`` and ``epoch`` pick the dropout masks;
         ``clip_norm`` (None: off) bounds the norm of every mini-batch's mean gradient.
+        ``n`` (default len(order)) is the epoch's size, for λ/n, the number of mini-batches
+        and the path; a streamed epoch's block of rows starts at mini-batch ``batch0``.
         """
-        n = order.shape[0]
+        if n is None:
+            n = order.shape[0]
         m = min(int(mini_batch_size), n)
+        n_batches = (n + m - 1) // m
         mask = np.empty(self.n_hidden_units if np.any(dropout > 0) else 0, self.dtype)
         key = np.uint64(_splitmix64(np.uint64(seed)))
         hyper = np.asarray(optimizer.hyper(), dtype=self.dtype)
@@ -184,7 +190,7 @@ class Engine:
                     params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                     state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
-                    coef, clip)
+                    coef, clip, int(batch0), n_batches)
         else:
             ident, ws_z, ws_a, ws_d = self._workspace(m)
             _epoch.train_epoch_general(
@@ -192,7 +198,7 @@ class Engine:
                 self.cost, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                 self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers,
                 state.step, drop_p, key, int(epoch), ident, ws_z, ws_a, ws_d, mask,
-                state.grad, coef, clip)
+                state.grad, coef, clip, int(batch0), n_batches)
         _test_slowdown(start)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
@@ -268,10 +274,14 @@ class Engine:
         n = Y.shape[0]
         rows = np.arange(n, dtype=np.int64)
         cost = cost_sum(Z, A, Y, rows, self.cost) / n
-        if lmbda:
-            w = params[:self.n_weights].astype(np.float64)
-            cost += 0.5 * (lmbda / n) * float(w @ w)
-        return float(cost)
+        return float(cost + self.weight_penalty(params, lmbda, n))
+
+    def weight_penalty(self, params, lmbda, n):
+        """The L2 term ½(λ/n)Σ‖W‖² of the total cost."""
+        if not lmbda:
+            return 0.0
+        w = params[:self.n_weights].astype(np.float64)
+        return 0.5 * (lmbda / n) * float(w @ w)
 
 
 def _test_slowdown(start):

@@ -184,7 +184,8 @@ class MatrixPath:
                           clock=clock)
 
     def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
-                            l2, l1, state, step, drop_p, key, epoch, mask, grad, coef, clip=0.0):
+                            l2, l1, state, step, drop_p, key, epoch, mask, grad, coef, clip=0.0,
+                            batch0=0, n_batches=None):
         """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract)."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
@@ -192,9 +193,10 @@ class MatrixPath:
         dt = self.dtype
         zero = dt(0)
         n = order.shape[0]
-        n_batches = (n + m - 1) // m
+        if n_batches is None:
+            n_batches = (n + m - 1) // m
         use_mask = mask.shape[0] > 0
-        for b, start in enumerate(range(0, n, m)):
+        for b, start in enumerate(range(0, n, m), start=batch0):
             rows = order[start:start + m]
             if use_mask:
                 dropout_mask(key, epoch, b, n_batches, e.sizes, drop_p, mask)

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _checks, _threads
 from . import checkpoint as _ckpt
+from . import stream as _stream
 from ._engine import Engine, OptimizerState
 from ._io import load_model, save_model, ModelFileError
 from .activations import activation_code, parse_activation
@@ -142,10 +143,23 @@ class Network:
         self._engine.threads = threads
 
     # -- training ---------------------------------------------------------------
-    def _prepare(self, name, X, y):
-        X = _checks.check_inputs(name + "[0]" if name != "X" else "X", X, self.sizes[0], self.dtype)
-        Y, labels = _checks.check_targets(name + "[1]" if name != "X" else "y", y, X.shape[0],
-                                          self.sizes[-1], self.dtype)
+    def _prepare(self, name, X, y, stream=False):
+        """Checked (X, Y, labels). With ``stream`` a memmap or StreamedInputs stays on disk:
+        X becomes a StreamedInputs and Y a StreamedTargets (fastnn/stream.py)."""
+        x_name, y_name = (name + "[0]", name + "[1]") if name != "X" else ("X", "y")
+        if stream and _stream.is_streamed(X):
+            if not isinstance(X, _stream.StreamedInputs):
+                X = _stream.StreamedInputs(X)
+            X = X.check(x_name, self.sizes[0], self.dtype)
+            Y, labels = _checks.check_targets(y_name, y, X.shape[0], self.sizes[-1],
+                                              self.dtype, one_hot=False)
+            Y = _stream.StreamedTargets(labels=labels, n_out=self.sizes[-1]) if Y is None \
+                else _stream.StreamedTargets(rows=Y, n_out=self.sizes[-1])
+            return X, Y, labels
+        if isinstance(X, _stream.StreamedInputs):
+            X = X.rows(slice(None), self.dtype)
+        X = _checks.check_inputs(x_name, X, self.sizes[0], self.dtype)
+        Y, labels = _checks.check_targets(y_name, y, X.shape[0], self.sizes[-1], self.dtype)
         return X, Y, labels
 
     def train_epoch(self, X, y, order, mini_batch_size, eta, lmbda=0.0, l1=0.0,
@@ -160,7 +174,7 @@ class Network:
         ``state`` (returned) to continue a trajectory across calls; ``hogwild`` and
         ``clip_norm`` as in fit.
         """
-        X, Y, _ = self._prepare("X", X, y)
+        X, Y, _ = self._prepare("X", X, y, stream=True)
         order = np.asarray(order)
         if order.ndim != 1 or order.size == 0 or not np.issubdtype(order.dtype, np.integer) \
                 or order.min() < 0 or order.max() >= X.shape[0]:
@@ -232,20 +246,35 @@ class Network:
         last_good = self.params.copy()
         plain = (optimizer is None or isinstance(optimizer, SGD)) and l1 == 0 and \
             (dropout is None or not np.any(dropout > 0)) and clip_norm is None
+        if n is None:
+            n = order.shape[0]
+        if isinstance(X, _stream.StreamedInputs):
+            # a block of whole mini-batches at a time, gathered in this epoch's order
+            for start, stop in _stream.blocks(order.shape[0], X.shape[1], self.dtype, m):
+                rows = order[start:stop]
+                self._steps(X.rows(rows, self.dtype), Y.rows(rows, self.dtype),
+                            np.arange(stop - start, dtype=np.int64), m, eta, lmbda, n, l1,
+                            optimizer, state, dropout, dropout_seed, epoch, hogwild, plain,
+                            clip_norm, start // m)
+        else:
+            self._steps(X, Y, order, m, eta, lmbda, n, l1, optimizer, state, dropout,
+                        dropout_seed, epoch, hogwild, plain, clip_norm, 0)
+        if not np.isfinite(self.params).all():
+            self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
+        return last_good
+
+    def _steps(self, X, Y, order, m, eta, lmbda, n, l1, optimizer, state, dropout,
+               dropout_seed, epoch, hogwild, plain, clip_norm, batch0):
+        """The mini-batches of X[order] (all of an epoch, or one streamed block of it
+        starting at mini-batch ``batch0``) on the kernel that runs them."""
         if hogwild:
             self._engine.train_epoch_async(self.params, X, Y, order, m, eta, lmbda, n=n)
         elif plain:
             self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda, n)
         else:
-            if n is not None and n != order.shape[0]:
-                raise ValueError("a training-set size n other than len(order) is only "
-                                 "supported by plain SGD")
             self._engine.train_epoch_general(self.params, X, Y, order, m, eta, lmbda, l1,
                                              optimizer, state, dropout, dropout_seed, epoch,
-                                             clip_norm)
-        if not np.isfinite(self.params).all():
-            self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
-        return last_good
+                                             clip_norm, n=n, batch0=batch0)
 
     def _diverged(self, last_good, epoch, eta, what):
         self.params[...] = last_good
@@ -331,7 +360,7 @@ class Network:
         ``evaluation_accuracy`` (accuracies as fractions); plus ``stopped``, the reason
         training ended before ``epochs`` (or None), and ``best_epoch`` with evaluation data.
         """
-        X, Y, labels = self._prepare("X", X, y)
+        X, Y, labels = self._prepare("X", X, y, stream=True)
         epochs = _checks.check_positive("epochs", epochs, integer=True)
         m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
             mini_batch_size, eta, lmbda, l1, optimizer, dropout)
@@ -345,11 +374,16 @@ class Network:
                          if hasattr(evaluation_data, "__len__") else f"{evaluation_data!r:.60}")
                 raise ValueError(f"evaluation_data={given} is invalid; expected a pair "
                                  f"(X_eval, y_eval)") from None
-            X_eval, Y_eval, labels_eval = self._prepare("evaluation_data", X_eval, y_eval)
+            X_eval, Y_eval, labels_eval = self._prepare("evaluation_data", X_eval, y_eval,
+                                                        stream=True)
         if callback is not None and not callable(callback):
             raise ValueError(f"callback={callback!r} is not callable")
         if augment is not None and not callable(augment):
             raise ValueError(f"augment={augment!r} is not callable; expected f(X, epoch) -> X")
+        if augment is not None and isinstance(X, _stream.StreamedInputs):
+            raise ValueError("augment needs the training inputs in memory; X is streamed from "
+                             "disk (a memmap or StreamedInputs): load it with np.asarray(X) "
+                             "or train without augment")
         if early_stopping is not None:
             early_stopping = _checks.check_positive("early_stopping", early_stopping,
                                                     integer=True)
@@ -505,13 +539,31 @@ class Network:
 
     # -- inference --------------------------------------------------------------
     def _cost_accuracy(self, X, Y, labels, lmbda):
+        if isinstance(X, _stream.StreamedInputs):
+            n = X.shape[0]
+            total, correct = 0.0, 0
+            for start, stop in _stream.blocks(n, X.shape[1], self.dtype):
+                Yb = Y.rows(slice(start, stop), self.dtype)
+                Z, A = self._engine.forward(self.params, X.rows(slice(start, stop), self.dtype))
+                total += self._engine.total_cost(self.params, Yb, Z, A, 0.0) * (stop - start)
+                correct += int(np.sum(np.argmax(A, axis=1) == Y.truth(start, stop)))
+            cost = total / n + self._engine.weight_penalty(self.params, lmbda, n)
+            return cost, correct / n
         Z, A = self._engine.forward(self.params, X)
         cost = self._engine.total_cost(self.params, Y, Z, A, lmbda)
         truth = labels if labels is not None else np.argmax(Y, axis=1)
         return cost, float(np.mean(np.argmax(A, axis=1) == truth))
 
     def feedforward(self, X):
-        """Output activations ``(n, n_out)`` for inputs ``X`` ``(n, n_in)``."""
+        """Output activations ``(n, n_out)`` for inputs ``X`` ``(n, n_in)`` (a memmap or
+        StreamedInputs is read a block at a time)."""
+        if _stream.is_streamed(X):
+            if not isinstance(X, _stream.StreamedInputs):
+                X = _stream.StreamedInputs(X)
+            X.check("X", self.sizes[0], self.dtype)
+            return np.concatenate([
+                self._engine.forward(self.params, X.rows(slice(start, stop), self.dtype))[1]
+                for start, stop in _stream.blocks(X.shape[0], X.shape[1], self.dtype)])
         X = _checks.check_inputs("X", X, self.sizes[0], self.dtype)
         return self._engine.forward(self.params, X)[1]
 
@@ -521,7 +573,7 @@ class Network:
 
     def evaluate(self, X, y, lmbda=0.0):
         """``{"cost", "accuracy", "correct", "n"}`` on (X, y); cost includes ½(λ/n)Σ‖W‖²."""
-        X, Y, labels = self._prepare("X", X, y)
+        X, Y, labels = self._prepare("X", X, y, stream=True)
         cost, acc = self._cost_accuracy(X, Y, labels, _checks.check_non_negative("lmbda", lmbda))
         return {"cost": cost, "accuracy": acc, "correct": int(round(acc * X.shape[0])),
                 "n": int(X.shape[0])}

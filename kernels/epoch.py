@@ -138,18 +138,21 @@ def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order
 @jit
 def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order,
                         mini_batch_size, n_weights, opt_code, hyper, eta, l2, l1, state, step,
-                        drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, coef, clip):
+                        drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, coef, clip,
+                        batch0, n_batches):
     """One epoch of mini-batch training with any optimizer, L1/L2 and dropout, in one call.
 
     Per mini-batch: a fresh dropout mask (dropout.py), the forward pass, the mean gradient
     of the unregularized cost into ``grad`` (scaled to norm at most ``clip`` when
     ``clip`` > 0), then one fused optimizer step (optim.py) with l2 = λ/n and l1 = λ₁/n. ``state`` is (3, n_params) optimizer state; ``step`` a
     1-entry int64 array holding the optimizer's step count t (updated); ``coef`` a
-    5-entry array of the parameters' dtype (per-step coefficients).
+    5-entry array of the parameters' dtype (per-step coefficients). The mini-batches are
+    numbers ``batch0``, ``batch0`` + 1, ... of an epoch of ``n_batches`` (the dropout
+    masks depend on them): 0 and ⌈len(order)/m⌉ for a whole epoch, other values for one
+    block of a streamed epoch.
     """
     n = order.shape[0]
-    n_batches = (n + mini_batch_size - 1) // mini_batch_size
-    b = 0
+    b = batch0
     for start in range(0, n, mini_batch_size):
         stop = min(start + mini_batch_size, n)
         rows = order[start:stop]
