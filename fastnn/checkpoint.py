@@ -1,7 +1,9 @@
 """Training checkpoints: everything ``Network.fit`` needs to go on as if never stopped.
 
 A checkpoint is one file ``checkpoint-EEEEEE.npz`` in the checkpoint folder (EEEEEE: the
-number of epochs completed), written atomically (temporary file, fsync, rename: see
+number of epochs completed), or ``checkpoint-EEEEEE-BBBBBBBB.npz`` within an epoch
+(``fit(checkpoint_batches=N)``; BBBBBBBB: the mini-batches of the epoch in progress
+done), written atomically (temporary file, fsync, rename: see
 ``fastnn._io.atomic_write``), so a process killed at any moment, even in the middle of a
 write, leaves the folder holding complete checkpoints only, plus perhaps a ``*.tmp`` file
 that nothing reads. It is a NumPy archive read with ``allow_pickle=False``: arrays
@@ -32,7 +34,7 @@ KILL_VARIABLE = "FASTNN_TEST_KILL_IN_CHECKPOINT"
 
 FORMAT = "fastnn-checkpoint"
 VERSION = 1
-_NAME = re.compile(r"checkpoint-(\d{6,})\.npz$")
+_NAME = re.compile(r"checkpoint-(\d{6,})(?:-(\d{8,}))?\.npz$")
 
 
 class CheckpointError(ValueError):
@@ -43,19 +45,21 @@ def _digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def path_for(folder, epochs_done):
-    return os.path.join(os.fspath(folder), f"checkpoint-{int(epochs_done):06d}.npz")
+def path_for(folder, epochs_done, batches_done=0):
+    within = f"-{int(batches_done):08d}" if batches_done else ""
+    return os.path.join(os.fspath(folder), f"checkpoint-{int(epochs_done):06d}{within}.npz")
 
 
-def save(folder, epochs_done, arrays, meta, keep=2):
-    """Write a checkpoint of ``epochs_done`` epochs atomically; delete all but the newest
-    ``keep``. Returns its path."""
+def save(folder, epochs_done, arrays, meta, keep=2, batches_done=0):
+    """Write a checkpoint of ``epochs_done`` epochs (and ``batches_done`` mini-batches of
+    the next) atomically; delete all but the newest ``keep``. Returns its path."""
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     meta = dict(meta, format=FORMAT, version=VERSION, epochs_done=int(epochs_done),
+                batches_done=int(batches_done),
                 sha256={name: _digest(a) for name, a in arrays.items()})
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    path = path_for(folder, epochs_done)
+    path = path_for(folder, epochs_done, batches_done)
     kill = os.environ.get(KILL_VARIABLE) == str(int(epochs_done))
 
     def write(f):
@@ -78,8 +82,8 @@ def _listed(folder):
     for path in glob.glob(os.path.join(glob.escape(os.fspath(folder)), "checkpoint-*.npz")):
         match = _NAME.search(os.path.basename(path))
         if match:
-            found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
+            found.append((int(match.group(1)), int(match.group(2) or 0), path))
+    return [path for _, _, path in sorted(found)]
 
 
 def load(path):

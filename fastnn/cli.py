@@ -97,6 +97,8 @@ def _parser():
                             "(atomic; the newest two are kept)")
     train.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
                        help="epochs between checkpoints")
+    train.add_argument("--checkpoint-batches", type=int, default=None, metavar="N",
+                       help="also checkpoint every N mini-batches within an epoch")
     train.add_argument("--resume", action="store_true",
                        help="go on from the newest checkpoint in --checkpoint (same arguments)")
     train.add_argument("--dtype", default="float32", choices=["float32", "float64"],
@@ -263,6 +265,10 @@ def _train(args):
     if not 0 <= args.dropout < 1:
         raise ValueError(f"--dropout={args.dropout} is invalid; expected a probability in [0, 1)")
     _checks.check_positive("--checkpoint-every", args.checkpoint_every, integer=True)
+    if args.checkpoint_batches is not None:
+        _checks.check_positive("--checkpoint-batches", args.checkpoint_batches, integer=True)
+        if not args.checkpoint:
+            raise ValueError("--checkpoint-batches needs --checkpoint FOLDER to write into")
     if args.clip_norm is not None:
         _checks.check_positive("--clip-norm", args.clip_norm)
     if args.resume and not args.checkpoint:
@@ -302,7 +308,8 @@ def _train(args):
                       callback=progress, optimizer=args.optimizer, l1=args.l1,
                       dropout=args.dropout or None, hogwild=args.hogwild,
                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                      resume=args.resume, clip_norm=args.clip_norm, **extras)
+                      resume=args.resume, clip_norm=args.clip_norm,
+                      checkpoint_batches=args.checkpoint_batches, **extras)
     if history["stopped"]:
         say(f"stopped after epoch {history['epoch'][-1] + 1}: {history['stopped']}")
     total = time.perf_counter() - start

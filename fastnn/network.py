@@ -237,11 +237,13 @@ class Network:
         return np.array(values + [0.0])
 
     def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None, l1=0.0, optimizer=None,
-               state=None, dropout=None, dropout_seed=0, hogwild=False, clip_norm=None):
+               state=None, dropout=None, dropout_seed=0, hogwild=False, clip_norm=None,
+               batch0=0):
         """One epoch; returns a copy of the parameters from before it (the last good ones).
 
         The book's plain SGD with L2 runs the fused kernel (or, with ``hogwild``, its
-        lock-free parallel form on every thread); anything else the general one.
+        lock-free parallel form on every thread); anything else the general one. Part of
+        an epoch of ``n`` samples when ``order`` is its mini-batches from number ``batch0``.
         """
         last_good = self.params.copy()
         plain = (optimizer is None or isinstance(optimizer, SGD)) and l1 == 0 and \
@@ -255,10 +257,10 @@ class Network:
                 self._steps(X.rows(rows, self.dtype), Y.rows(rows, self.dtype),
                             np.arange(stop - start, dtype=np.int64), m, eta, lmbda, n, l1,
                             optimizer, state, dropout, dropout_seed, epoch, hogwild, plain,
-                            clip_norm, start // m)
+                            clip_norm, batch0 + start // m)
         else:
             self._steps(X, Y, order, m, eta, lmbda, n, l1, optimizer, state, dropout,
-                        dropout_seed, epoch, hogwild, plain, clip_norm, 0)
+                        dropout_seed, epoch, hogwild, plain, clip_norm, batch0)
         if not np.isfinite(self.params).all():
             self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
         return last_good
@@ -285,7 +287,8 @@ class Network:
     def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
             monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
             dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None,
-            hogwild=False, checkpoint=None, checkpoint_every=1, resume=False, clip_norm=None):
+            hogwild=False, checkpoint=None, checkpoint_every=1, resume=False, clip_norm=None,
+            checkpoint_batches=None):
         """Train by mini-batch gradient descent.
 
         Parameters
@@ -347,6 +350,9 @@ class Network:
             history, written atomically; the newest two are kept.
         checkpoint_every : int
             Epochs between checkpoints.
+        checkpoint_batches : int or None
+            Also write a checkpoint every this many mini-batches within an epoch (for epochs
+            long enough that losing one matters); a resume goes on from that mini-batch.
         resume : bool
             Go on from the newest checkpoint in ``checkpoint`` (if there is one) up to
             ``epochs`` epochs in all. In the deterministic mode (not Hogwild) the result is
@@ -411,31 +417,49 @@ class Network:
         dropout_seed = int(self._rng.integers(2 ** 63))
         best = (-np.inf, None, None)  # accuracy, epoch, parameters
         n = X.shape[0]
-        first_epoch = 0
+        first_epoch = first_batch = 0
         if checkpoint is not None:
             checkpoint_every = _checks.check_positive("checkpoint_every", checkpoint_every,
                                                       integer=True)
+            if checkpoint_batches is not None:
+                checkpoint_batches = _checks.check_positive("checkpoint_batches",
+                                                            checkpoint_batches, integer=True)
             run = self._run_record(n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
                                    early_stopping, restore_best, sorted(monitored), augment,
                                    clip_norm)
             if resume:
                 found = _ckpt.latest(checkpoint)
                 if found is not None:
-                    first_epoch, eta, best, dropout_seed = self._restore(
+                    first_epoch, eta, best, dropout_seed, first_batch = self._restore(
                         found, run, state, schedule, history, epochs)
         elif resume:
             raise ValueError("resume=True needs checkpoint=FOLDER, the folder of the run to "
                              "go on with")
+        elif checkpoint_batches is not None:
+            raise ValueError("checkpoint_batches needs checkpoint=FOLDER to write into")
+        segment = n if checkpoint is None or checkpoint_batches is None \
+            else checkpoint_batches * m
         for epoch in range(first_epoch, epochs):
+            rng_before = self._rng.bit_generator.state  # a mid-epoch resume redraws the order
             order = self._rng.permutation(n).astype(np.int64)
             X_epoch = X if augment is None else self._augmented(augment, X, epoch)
-            start = time.perf_counter()
-            last_good = self._epoch(X_epoch, Y, order, m, eta, lmbda, epoch, l1=l1,
-                                    optimizer=optimizer, state=state, dropout=drop,
-                                    dropout_seed=dropout_seed, hogwild=hogwild,
-                                    clip_norm=clip_norm)
+            seconds, last_good = 0.0, None
+            for s0 in range(first_batch * m, n, segment):
+                s1 = min(s0 + segment, n)
+                start = time.perf_counter()
+                before = self._epoch(X_epoch, Y, order[s0:s1], m, eta, lmbda, epoch, n=n,
+                                     l1=l1, optimizer=optimizer, state=state, dropout=drop,
+                                     dropout_seed=dropout_seed, hogwild=hogwild,
+                                     clip_norm=clip_norm, batch0=s0 // m)
+                seconds += time.perf_counter() - start
+                last_good = before if last_good is None else last_good
+                if s1 < n:
+                    self._save_checkpoint(checkpoint, epoch, run, state, eta, best,
+                                          dropout_seed, schedule, history,
+                                          batches_done=s1 // m, rng=rng_before)
+            first_batch = 0
             history["epoch"].append(epoch)
-            history["seconds"].append(time.perf_counter() - start)
+            history["seconds"].append(seconds)
             history["eta"].append(eta)
             line = f"epoch {epoch}: {history['seconds'][-1]:.3f} s, eta {eta:g}"
             for name, (Xm, Ym, labels_m) in monitored.items():
@@ -491,21 +515,24 @@ class Network:
         return record
 
     def _save_checkpoint(self, folder, epochs_done, run, state, eta, best, dropout_seed,
-                         schedule, history):
+                         schedule, history, batches_done=0, rng=None):
+        """Write a checkpoint; within an epoch (``batches_done`` > 0) ``rng`` is the random
+        generator's state from before the epoch drew its order, so a resume redraws it."""
         arrays = {"params": self.params, "optimizer_state": state.buffers,
                   "optimizer_step": state.step}
         if best[2] is not None:
             arrays["best_params"] = best[2]
-        meta = {"run": run, "rng": self._rng.bit_generator.state, "eta": eta,
+        meta = {"run": run, "rng": rng or self._rng.bit_generator.state, "eta": eta,
                 "dropout_seed": dropout_seed, "best_accuracy": float(best[0]),
                 "best_epoch": best[1], "history": history,
                 "schedule": None if schedule is None else {
                     k: v for k, v in vars(schedule).items()
                     if isinstance(v, (int, float, str, bool, type(None)))}}
-        _ckpt.save(folder, epochs_done, arrays, meta)
+        _ckpt.save(folder, epochs_done, arrays, meta, batches_done=batches_done)
 
     def _restore(self, found, run, state, schedule, history, epochs):
-        """Load a checkpoint into this run; returns (first epoch, η, best, dropout seed)."""
+        """Load a checkpoint into this run; returns (first epoch, η, best, dropout seed,
+        first mini-batch of the first epoch)."""
         arrays, meta, path = found
         saved = meta.get("run", {})
         differ = sorted(k for k in set(run) | set(saved) if run.get(k) != saved.get(k))
@@ -528,7 +555,8 @@ class Network:
         history.update(meta["history"])
         best = (meta["best_accuracy"], meta["best_epoch"], arrays.get("best_params"))
         first = epochs if history.get("stopped") else done
-        return first, meta["eta"], best, int(meta["dropout_seed"])
+        return first, meta["eta"], best, int(meta["dropout_seed"]), \
+            int(meta.get("batches_done", 0))
 
     def _augmented(self, augment, X, epoch):
         X_new = augment(X, epoch)

@@ -72,6 +72,35 @@ def test_checkpoint_every_k_and_a_stop_writes_a_final_one(data, tmp_path):
     assert h2["epoch"] == h["epoch"] and h2["stopped"] == "callback"
 
 
+@pytest.mark.parametrize("case", ["sgd", "adam+dropout", "momentum+l1"])
+def test_resume_within_an_epoch_is_bit_identical(data, tmp_path, case):
+    """Checkpoints every 7 mini-batches; drop the end-of-run one so that the newest is one
+    within the last epoch, and resume from it: the same bits as the run never stopped."""
+    extra = CASES[case]
+    full, h_full = _fit(data, 3, **extra)
+    _fit(data, 3, checkpoint=tmp_path, checkpoint_batches=7, **extra)
+    names = sorted(os.listdir(tmp_path))
+    assert names[-1] == "checkpoint-000003.npz" and names[0].startswith("checkpoint-000002-")
+    os.unlink(tmp_path / names[-1])
+    _, meta, _ = ckpt.latest(tmp_path)
+    assert meta["epochs_done"] == 2 and meta["batches_done"] % 7 == 0 and meta["batches_done"]
+    resumed, h_res = _fit(data, 3, checkpoint=tmp_path, checkpoint_batches=7, resume=True,
+                          **extra)
+    np.testing.assert_array_equal(resumed.params, full.params)
+    assert h_res["evaluation_accuracy"] == h_full["evaluation_accuracy"]
+    # a resume may also change how often it checkpoints: the result does not depend on it
+    os.unlink(tmp_path / "checkpoint-000003.npz")
+    again, _ = _fit(data, 3, checkpoint=tmp_path, resume=True, **extra)
+    np.testing.assert_array_equal(again.params, full.params)
+
+
+def test_checkpoint_batches_needs_a_folder(data):
+    with pytest.raises(ValueError, match="checkpoint_batches needs checkpoint=FOLDER"):
+        _fit(data, 1, checkpoint_batches=5)
+    with pytest.raises(ValueError, match="checkpoint_batches=0 is invalid"):
+        _fit(data, 1, checkpoint="x", checkpoint_batches=0)
+
+
 def test_resume_without_checkpoint_starts_fresh(data, tmp_path):
     a, _ = _fit(data, 2)
     b, _ = _fit(data, 2, checkpoint=tmp_path / "new", resume=True)
@@ -138,7 +167,7 @@ X, y = ds.train
 net = fastnn.Network([784, 64, 10], seed=5)
 print("ready", flush=True)
 net.fit(X, y, epochs={epochs}, mini_batch_size=10, eta=0.1, lmbda=1.0, optimizer="adam",
-        evaluation_data=ds.validation, checkpoint=sys.argv[1])
+        evaluation_data=ds.validation, checkpoint=sys.argv[1], **{extra!r})
 print("done", flush=True)
 """
 EPOCHS = 12
@@ -152,25 +181,27 @@ def _uninterrupted(data):
     return net.params
 
 
-def _resume(data, folder):
+def _resume(data, folder, **extra):
     X, y = data.train
     net = fastnn.Network([784, 64, 10], seed=5)
     net.fit(X, y, epochs=EPOCHS, mini_batch_size=10, eta=0.1, lmbda=1.0, optimizer="adam",
-            evaluation_data=data.validation, checkpoint=folder, resume=True)
+            evaluation_data=data.validation, checkpoint=folder, resume=True, **extra)
     return net.params
 
 
-def _child(tmp_path, folder, env=None):
+def _child(tmp_path, folder, env=None, extra=None):
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(sample=SAMPLE, epochs=EPOCHS))
+    script.write_text(CHILD.format(sample=SAMPLE, epochs=EPOCHS, extra=extra or {}))
     return subprocess.Popen([sys.executable, str(script), str(folder)], stdout=subprocess.PIPE,
                             text=True, env=dict(os.environ, **(env or {})))
 
 
-def test_sigkill_at_random_moments_loses_nothing(data, tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"checkpoint_batches": 15}],
+                         ids=["every epoch", "every 15 mini-batches"])
+def test_sigkill_at_random_moments_loses_nothing(data, tmp_path, extra):
     expected = _uninterrupted(data)
     # how long the child trains on this machine, from "ready" to "done"
-    child = _child(tmp_path, tmp_path / "timing")
+    child = _child(tmp_path, tmp_path / "timing", extra=extra)
     assert child.stdout.readline().strip() == "ready"
     start = time.perf_counter()
     assert child.stdout.readline().strip() == "done"
@@ -180,17 +211,18 @@ def test_sigkill_at_random_moments_loses_nothing(data, tmp_path):
     outcomes = []
     for trial in range(8):
         folder = tmp_path / f"run{trial}"
-        child = _child(tmp_path, folder)
+        child = _child(tmp_path, folder, extra=extra)
         assert child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.0, span))
         child.send_signal(signal.SIGKILL)
         child.wait()
         found = ckpt.latest(folder) if folder.exists() else None
-        outcomes.append(0 if found is None else found[1]["epochs_done"])
-        np.testing.assert_array_equal(_resume(data, folder), expected)
-    print(f"training took {span:.2f} s; epochs done when killed: {outcomes}")
+        outcomes.append((0, 0) if found is None else
+                        (found[1]["epochs_done"], found[1]["batches_done"]))
+        np.testing.assert_array_equal(_resume(data, folder, **extra), expected)
+    print(f"training took {span:.2f} s; (epochs, mini-batches) done when killed: {outcomes}")
     # the kills landed inside training, not only before it or after it
-    assert any(0 < done < EPOCHS for done in outcomes), outcomes
+    assert any(0 < done < EPOCHS for done, _ in outcomes), outcomes
 
 
 @pytest.mark.parametrize("kill_at", [1, 7])
@@ -218,3 +250,8 @@ def test_cli_checkpoint_and_resume(tmp_path, capsys):
     assert main(args + ["--resume"]) == 0
     assert main(["train", "--resume"]) == 2
     assert "--resume needs --checkpoint" in capsys.readouterr().err
+    within = ["train", "--data", SAMPLE, "--sizes", "784,16,10", "--epochs", "1",
+              "--checkpoint", str(tmp_path / "ck2"), "--checkpoint-batches", "40", "--quiet"]
+    assert main(within) == 0
+    names = sorted(os.listdir(tmp_path / "ck2"))
+    assert names[-1] == "checkpoint-000001.npz" and names[0].startswith("checkpoint-000000-")

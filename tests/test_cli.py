@@ -52,6 +52,8 @@ def test_train_on_the_sample_saves_a_model_that_reproduces_the_accuracy(tmp_path
     (["--early-stopping", "0"], "--early-stopping=0 is invalid"),
     (["--l1", "-2"], "--l1=-2.0 is invalid"),
     (["--clip-norm", "0"], "--clip-norm=0.0 is invalid"),
+    (["--checkpoint-batches", "0"], "--checkpoint-batches=0 is invalid"),
+    (["--checkpoint-batches", "5"], "--checkpoint-batches needs --checkpoint"),
     (["--threads", "0"], "--threads=0 is invalid"),
     (["--threads", "100000"], "more than the"),
     (["--hogwild", "--optimizer", "adam"], "hogwild=True runs the book's plain SGD"),
