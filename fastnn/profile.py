@@ -13,7 +13,7 @@ phase                     what runs (loop path; the matrix path's equivalent)
 ``delta_product``         (W^{l+1})ᵀ δ^{l+1} (``dense.delta_product``; matmul)
 ``derivative``            δ^l ⊙= g'(z^l) (``multiply_by_derivative``)
 ``weight_product``        W += −(η/m) δ a_inᵀ (``dense.weight_product``; matmul into G)
-``bias_gradient``         b += −(η/m) Σ δ (``bias_gradient``; ``bias_update``)
+``bias_gradient``         b += −(η/m) Σ δ (``bias_gradient``; ``bias_update_t``)
 ``update``                the fused update's remaining pass: weight decay W *= 1 − ηλ/n
                           when λ > 0 (``scale_weights``); matrix path: W ← βW + G
 ``overhead``              the epoch loop itself with every kernel left out (matrix

@@ -36,7 +36,8 @@ Per-sample costs ``C_x`` (``y`` is the target column)::
 
 The logarithms are evaluated from ``z`` rather than from ``a`` so that the values stay
 finite for saturated units: ln sigma(z) = -logaddexp(0, -z), ln(1 - sigma(z)) =
--logaddexp(0, z), ln softmax(z)_j = z_j - max(z) - ln sum_k e^{z_k - max(z)}.
+-logaddexp(0, z), ln softmax(z)_j = z_j - max(z) - ln(1 + sum_{k != argmax} e^{z_k - max(z)})
+(log1p: exact when the other terms are tiny).
 
 Backprop for one sample: the output error ``delta^L = dC_x/dz^L`` is
 
@@ -164,8 +165,12 @@ def _softmax(z):
 
 
 def _log_softmax(z):
+    # (z_j - max) - ln(1 + sum of the other e^{z_k - max}): the maximum's own term (exactly
+    # 1) goes to log1p, so the result keeps its precision when the others are tiny.
     shifted = z - np.max(z)
-    return shifted - np.log(np.sum(np.exp(shifted)))
+    e = np.exp(shifted)
+    e.flat[np.argmax(z)] = 0.0
+    return shifted - np.log1p(np.sum(e))
 
 
 # g(z; p) for every activation; p is the activation's parameter (None if it has none).

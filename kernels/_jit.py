@@ -23,6 +23,15 @@ def jit(func):
     return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH))(func)
 
 
+def jit_ordered(func):
+    """Compile ``func`` like ``jit`` but without ``reassoc``, for the few small
+    evaluation-only helpers whose accuracy depends on the order of their operations
+    (activations.py's ``log_softmax_at``, costs.py's ``cross_entropy_term``). Fast-math
+    flags are per instruction, so the order holds when they are inlined into a ``jit``
+    caller."""
+    return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH) - {"reassoc"})(func)
+
+
 def jit_parallel(func):
     """Compile ``func`` like ``jit``, with Numba's ``prange`` parallel loops enabled (its
     thread count is ``numba.set_num_threads``'s; fastnn/_threads.py sets it)."""

@@ -9,7 +9,8 @@ cheap passes between them, each one sweep over its arrays:
 * ``scale``: D *= α (the output δ is scaled by the step once, so every δ and every
   product built from it carries the step, and no later pass is needed to scale ∇W);
 * ``decay_add``: W ← β W + G (the book's weight decay and update in one pass);
-* ``bias_update`` / ``bias_update_t``: b ← β b + Σ over the samples of δ;
+* ``bias_update_t``: b ← β b + Σ over the samples of δ (summed first, then added:
+  adding each sample's δ to b in turn would round m times at the size of b);
 * ``scale_rows``: a dropout mask on hidden activations or δ.
 
 Hidden layers' blocks are feature-major, ``(n, m)``: one row per unit and one column per
@@ -65,22 +66,6 @@ def decay_add(W, G, beta):
             g = G[j]
             for k in range(n_in):
                 w[k] = beta * w[k] + g[k]
-
-
-@jit
-def bias_update(b, D, beta):
-    """b ← β b + Σ_i D[i] (β = 0 overwrites: b may hold garbage)."""
-    m, n = D.shape
-    if beta == ZERO:
-        for j in range(n):
-            b[j] = ZERO
-    elif beta != 1:
-        for j in range(n):
-            b[j] *= beta
-    for i in range(m):
-        d = D[i]
-        for j in range(n):
-            b[j] += d[j]
 
 
 @jit
