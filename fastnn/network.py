@@ -638,19 +638,48 @@ class Network:
 
     @classmethod
     def load(cls, path):
-        """A network read from a file written by ``save``; ModelFileError if it is bad."""
+        """A network read from a file written by ``save``.
+
+        The metadata is checked (sizes, one activation per layer, cost, initializers) and
+        the number of parameters compared with the sizes before the network is built, so a
+        file claiming huge layers is refused without allocating them.
+
+        Raises
+        ------
+        ModelFileError
+            If the file is missing, corrupt, altered after saving or describes an invalid
+            network; the message names the file and what was expected.
+        """
         params, meta = load_model(path)
         try:
-            acts = [a if isinstance(a, str) else tuple(a) for a in meta["activations"]]
-            net = cls(meta["sizes"], hidden_activation=acts[:-1], output_activation=acts[-1],
-                      cost=meta["cost"], dtype=meta["dtype"])
+            sizes = _checks.check_sizes(meta.get("sizes"))
+            n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+            if params.shape[0] != n_params:
+                need = f"{n_params:,}" if n_params < 10 ** 18 else "more than 10**18"
+                raise ModelFileError(f"{str(path)!r} holds {params.shape[0]:,} parameters; "
+                                     f"sizes {list(sizes)!r:.200} need {need}")
+            acts = meta.get("activations")
+            if not isinstance(acts, list) or len(acts) != len(sizes) - 1:
+                raise ValueError(f"activations={acts!r:.80}; expected a list of "
+                                 f"{len(sizes) - 1}, one per layer")
+            acts = [tuple(a) if isinstance(a, list) else a for a in acts]
+            net = cls(sizes, hidden_activation=acts[:-1], output_activation=acts[-1],
+                      cost=meta.get("cost"), dtype=meta["dtype"])
+            initializers = meta.get("initializers", list(net.initializers))
+            if not isinstance(initializers, list) or len(initializers) != len(acts) or any(
+                    not isinstance(i, str) or i not in INITIALIZERS for i in initializers):
+                raise ValueError(f"initializers={initializers!r:.80}; expected a list of "
+                                 f"{len(acts)} of {', '.join(INITIALIZERS)}")
+        except ModelFileError:
+            raise
+        except OverflowError as exc:  # an activation parameter such as 10**400
+            raise ModelFileError(f"{str(path)!r} describes an invalid network: a number in "
+                                 f"its metadata is too large for a float ({exc}); expected "
+                                 f"finite numbers") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{str(path)!r} describes an invalid network: {exc}") from None
-        if params.shape[0] != net.params.shape[0]:
-            raise ModelFileError(f"{str(path)!r} holds {params.shape[0]} parameters; sizes "
-                                 f"{meta['sizes']} need {net.params.shape[0]}")
         net.params[...] = params
-        net.initializers = tuple(meta.get("initializers", net.initializers))
+        net.initializers = tuple(initializers)
         return net
 
 

@@ -383,37 +383,72 @@ class Network(object):
 
 
 def load(filename):
-    """Load a network saved by ``save`` (or by the book's network2.py)."""
+    """Load a network saved by ``save`` (or by the book's network2.py).
+
+    The cost is looked up by name in :data:`COSTS`, never by attribute lookup, and every
+    weight and bias array is read and its shape checked against ``sizes`` before the
+    network is built, so a file claiming huge layers is refused without allocating them.
+
+    Raises
+    ------
+    ModelFileError
+        (a ``ValueError``) if the file is missing, unreadable, not JSON, or not a network2
+        file: missing keys, an unknown cost, invalid sizes, or weights and biases that are
+        not arrays of numbers of the shapes ``sizes`` implies. The message names the file.
+    """
     try:
-        with open(filename, "r") as f:
-            data = json.load(f)
+        with open(filename, "rb") as f:
+            data = json.loads(f.read())
     except FileNotFoundError:
         raise ModelFileError(f"model file {filename!r} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ModelFileError(f"{filename!r}: cannot read model file: "
+                             f"{exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors, so is an integer
+        # of more than 4,300 digits; RecursionError: arrays nested too deeply
         raise ModelFileError(f"{filename!r} is not a network2 JSON file (truncated or "
-                             f"corrupt?): {exc}") from None
+                             f"corrupt?): {type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict) or not {"sizes", "weights", "biases", "cost"} <= set(data):
         raise ModelFileError(f"{filename!r} lacks the keys sizes, weights, biases and cost of a "
                              f"network2 file")
     cost = COSTS.get(data["cost"]) if isinstance(data["cost"], str) else None
     if cost is None:
-        raise ModelFileError(f"{filename!r} names cost {data['cost']!r}; expected one of "
+        raise ModelFileError(f"{filename!r} names cost {data['cost']!r:.80}; expected one of "
                              f"{', '.join(COSTS)}")
     try:
-        net = Network(data["sizes"], cost=cost)
+        sizes = _checks.check_sizes(data["sizes"])
     except ValueError as exc:
-        raise ModelFileError(f"{filename!r}: {exc}") from None
-    weights = [np.array(w, dtype=np.float64) for w in data["weights"]]
-    biases = [np.array(b, dtype=np.float64) for b in data["biases"]]
-    sizes = net.sizes
+        raise ModelFileError(f"{filename!r}: {str(exc):.300}") from None
+    weights = _load_arrays(filename, data["weights"], "weights")
+    biases = _load_arrays(filename, data["biases"], "biases")
     expected_w = [(y, x) for x, y in zip(sizes[:-1], sizes[1:])]
     if [w.shape for w in weights] != expected_w or [b.shape for b in biases] != \
             [(y, 1) for y in sizes[1:]]:
-        raise ModelFileError(f"{filename!r}: weight shapes {[w.shape for w in weights]} and bias "
-                             f"shapes {[b.shape for b in biases]} do not match sizes {sizes}")
+        raise ModelFileError(f"{filename!r}: weight and bias shapes do not match sizes "
+                             f"{list(sizes)!r:.100}: weight shapes "
+                             f"{[w.shape for w in weights]!r:.150} and bias shapes "
+                             f"{[b.shape for b in biases]!r:.150}, expected "
+                             f"{expected_w!r:.150} and (n, 1) biases")
+    net = Network(data["sizes"], cost=cost)
     net.weights = weights
     net.biases = biases
     return net
+
+
+def _load_arrays(filename, value, key):
+    """The list ``value`` of a network2 file as float64 arrays; ModelFileError otherwise."""
+    if not isinstance(value, list):
+        raise ModelFileError(f"{filename!r}: {key} is {type(value).__name__}; expected a list "
+                             f"of nested lists of numbers, one per layer")
+    arrays = []
+    for i, item in enumerate(value):
+        try:
+            arrays.append(np.array(item, dtype=np.float64))
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            raise ModelFileError(f"{filename!r}: {key}[{i}] is not an array of numbers: "
+                                 f"{str(exc):.200}") from None
+    return arrays
 
 
 # -- miscellaneous functions -------------------------------------------------------------
