@@ -1,9 +1,10 @@
 """Data sets larger than memory: training and evaluation a block of rows at a time.
 
 Give ``fit`` (or ``evaluate``, ``train_epoch``, ``feedforward``) a memory-mapped array,
-``np.load("X.npy", mmap_mode="r")`` or ``np.memmap(...)``, or a ``StreamedInputs`` (for
-example ``fastnn.data.memmap_idx("train-images-idx3-ubyte")``, which reads raw IDX pixels
-as pixel / 255 like ``load_dataset``), and nothing is copied whole into memory: every
+``np.load("X.npy", mmap_mode="r")`` or ``np.memmap(...)``, or a ``StreamedInputs`` (for a
+raw IDX image file, ``StreamedInputs(np.memmap(path, np.uint8, "r", offset=16,
+shape=(n, 784)), divisor=255)`` reads pixel / 255 as ``load_dataset`` does), and nothing
+is copied whole into memory: every
 epoch materializes its shuffled index (8 bytes a sample) and, one block of mini-batches
 at a time (about ``BLOCK_BYTES`` of inputs), the rows those mini-batches use, converted
 to the network's dtype. Class labels stay as labels; one-hot rows are made per block.

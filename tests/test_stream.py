@@ -103,6 +103,23 @@ def test_streamed_inputs_with_a_divisor_read_pixels_like_load_dataset(tmp_path, 
     np.testing.assert_array_equal(b.params, a.params)
 
 
+def test_a_raw_idx_file_through_np_memmap(tmp_path, small_blocks):
+    """The issue's second form: a raw IDX image file memory-mapped past its 16-byte header,
+    read as pixel / 255, trains exactly as the file read whole by read_idx."""
+    from fastnn.data import read_idx, write_idx
+
+    rng = np.random.default_rng(5)
+    write_idx(tmp_path / "images-idx3-ubyte", rng.integers(0, 256, (250, 8, 5), dtype=np.uint8))
+    y = labels_for(250, classes=3)
+    whole = read_idx(tmp_path / "images-idx3-ubyte").reshape(250, 40) / np.float32(255)
+    mapped = fastnn.StreamedInputs(np.memmap(tmp_path / "images-idx3-ubyte", np.uint8, "r",
+                                             offset=16, shape=(250, 40)), divisor=255)
+    a, b = fastnn.Network([40, 10, 3], seed=4), fastnn.Network([40, 10, 3], seed=4)
+    a.fit(whole.astype(np.float32), y, epochs=2, mini_batch_size=10, eta=0.3)
+    b.fit(mapped, y, epochs=2, mini_batch_size=10, eta=0.3)
+    np.testing.assert_array_equal(b.params, a.params)
+
+
 def test_streamed_input_errors_name_the_problem(tmp_path):
     path = write_npy(tmp_path / "X.npy", 50, 6)
     bad = np.lib.format.open_memmap(tmp_path / "bad.npy", mode="w+", dtype=np.float32,
