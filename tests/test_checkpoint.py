@@ -251,7 +251,8 @@ def test_cli_checkpoint_and_resume(tmp_path, capsys):
     assert main(["train", "--resume"]) == 2
     assert "--resume needs --checkpoint" in capsys.readouterr().err
     within = ["train", "--data", SAMPLE, "--sizes", "784,16,10", "--epochs", "1",
-              "--checkpoint", str(tmp_path / "ck2"), "--checkpoint-batches", "40", "--quiet"]
+              "--checkpoint", str(tmp_path / "ck2"), "--checkpoint-batches", "40", "--quiet",
+              "--output", str(tmp_path / "m2.npz")]
     assert main(within) == 0
     names = sorted(os.listdir(tmp_path / "ck2"))
     assert names[-1] == "checkpoint-000001.npz" and names[0].startswith("checkpoint-000000-")
