@@ -148,9 +148,7 @@ class Network:
         X becomes a StreamedInputs and Y a StreamedTargets (fastnn/stream.py)."""
         x_name, y_name = (name + "[0]", name + "[1]") if name != "X" else ("X", "y")
         if stream and _stream.is_streamed(X):
-            if not isinstance(X, _stream.StreamedInputs):
-                X = _stream.StreamedInputs(X)
-            X = X.check(x_name, self.sizes[0], self.dtype)
+            X = _stream.checked(X, x_name, self.sizes[0], self.dtype)
             Y, labels = _checks.check_targets(y_name, y, X.shape[0], self.sizes[-1],
                                               self.dtype, one_hot=False)
             Y = _stream.StreamedTargets(labels=labels, n_out=self.sizes[-1]) if Y is None \
@@ -586,9 +584,7 @@ class Network:
         """Output activations ``(n, n_out)`` for inputs ``X`` ``(n, n_in)`` (a memmap or
         StreamedInputs is read a block at a time)."""
         if _stream.is_streamed(X):
-            if not isinstance(X, _stream.StreamedInputs):
-                X = _stream.StreamedInputs(X)
-            X.check("X", self.sizes[0], self.dtype)
+            X = _stream.checked(X, "X", self.sizes[0], self.dtype)
             return np.concatenate([
                 self._engine.forward(self.params, X.rows(slice(start, stop), self.dtype))[1]
                 for start, stop in _stream.blocks(X.shape[0], X.shape[1], self.dtype)])

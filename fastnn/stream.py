@@ -101,7 +101,6 @@ class StreamedTargets:
         self.labels = labels
         self.array = rows
         self.n_out = n_out
-        self.shape = (len(labels) if labels is not None else rows.shape[0], n_out)
 
     def rows(self, index, dtype):
         if self.labels is not None:
@@ -121,6 +120,13 @@ class StreamedTargets:
 def is_streamed(X):
     """Whether ``X`` is trained on a block at a time: a StreamedInputs or a memmap."""
     return isinstance(X, (StreamedInputs, np.memmap))
+
+
+def checked(X, name, n_in, dtype):
+    """``X`` (a memmap or StreamedInputs) as a StreamedInputs checked against the network."""
+    if not isinstance(X, StreamedInputs):
+        X = StreamedInputs(X)
+    return X.check(name, n_in, dtype)
 
 
 def block_rows(n_in, dtype, mini_batch_size=1):

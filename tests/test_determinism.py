@@ -87,7 +87,7 @@ def test_what_the_thread_count_changes(runs):
                                        err_msg=name)
 
 
-def test_different_seeds_differ(runs):
+def test_the_configurations_give_different_hashes(runs):
     """The hashes above are of trained parameters, not of something constant."""
     first = next(iter(runs.values()))[0]
     assert len({h for h, _ in first.values()}) == len(first)
