@@ -277,11 +277,13 @@ class Engine:
         return float(cost + self.weight_penalty(params, lmbda, n))
 
     def weight_penalty(self, params, lmbda, n):
-        """The L2 term ½(λ/n)Σ‖W‖² of the total cost."""
+        """The L2 term ½(λ/n)Σ‖W‖² of the total cost. NumPy's pairwise sum, not BLAS's
+        dot: a threaded dot splits the sum by its thread count, so the reported cost
+        would change in the last bits with the BLAS threads (e.g. in a Dask worker)."""
         if not lmbda:
             return 0.0
         w = params[:self.n_weights].astype(np.float64)
-        return 0.5 * (lmbda / n) * float(w @ w)
+        return 0.5 * (lmbda / n) * float(np.sum(np.square(w)))
 
 
 def _test_slowdown(start):

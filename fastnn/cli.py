@@ -164,6 +164,8 @@ def _parser():
     prof.add_argument("--json", default=None, help="write the result as JSON to this path")
     prof.add_argument("--plot", default=None, metavar="FOLDER",
                       help="write PNG figures into this folder (needs fastnn[plot])")
+    from . import tune
+    tune.add_parser(commands, _network_arguments)
     return parser
 
 
@@ -328,6 +330,11 @@ def _train(args):
     return 0
 
 
+def _tune(args):
+    from . import tune
+    return tune.command(args)
+
+
 def main(argv=None):
     """Entry point of the ``fastnn`` console command."""
     parser = _parser()
@@ -336,7 +343,8 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        run = {"bench": _bench, "profile": _profile, "train": _train}[args.command]
+        run = {"bench": _bench, "profile": _profile, "train": _train,
+               "tune": _tune}[args.command]
         return run(args)
     except (ValueError, DataError, ModelFileError, CheckpointError, TrainingDiverged, OSError,
             ImportError) as exc:

@@ -196,3 +196,18 @@ def test_every_kernel_releases_the_gil():
     assert len(dispatchers) > 30
     held = [f.__name__ for f in dispatchers if not f.targetoptions.get("nogil")]
     assert not held, f"kernels that hold the GIL: {held}"
+
+
+def test_regularized_cost_does_not_depend_on_blas_threads():
+    """The L2 term is a NumPy sum, not a BLAS dot whose rounding follows the BLAS thread
+    count (Dask workers run BLAS on one thread: a tuning trial must report the same cost
+    there as here)."""
+    from threadpoolctl import threadpool_limits
+    net = fastnn.Network([784, 100, 10], dtype="float32", seed=3)
+    X = np.random.default_rng(0).random((50, 784), dtype=np.float32)
+    y = np.arange(50) % 10
+    costs = []
+    for threads in (1, 2, 1, 2):
+        with threadpool_limits(threads):
+            costs.append(net.evaluate(X, y, lmbda=5.0)["cost"])
+    assert len(set(costs)) == 1, costs
