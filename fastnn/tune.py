@@ -271,13 +271,27 @@ class DaskRunner:
     scheduler is at ``scheduler`` (e.g. ``"tcp://10.0.0.5:8786"``). Workers need fastnn
     installed and the dataset at the same path (or the default one)."""
 
-    def __init__(self, scheduler=None, workers=None):
+    def __init__(self, scheduler=None, workers=None, scheduler_file=None, timeout=60):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
             raise ImportError('running trials on Dask needs the dask extra: '
                               'pip install "fastnn[dask]"') from None
         self._cluster = None
+        if scheduler is not None and scheduler_file is not None:
+            raise ValueError("scheduler= and scheduler_file= exclude each other; give one")
+        if scheduler_file is not None:
+            scheduler_file = os.fspath(scheduler_file)
+            deadline = time.monotonic() + timeout
+            while not os.path.exists(scheduler_file) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            try:
+                with open(scheduler_file) as f:
+                    scheduler = json.load(f)["address"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"scheduler_file={scheduler_file!r} is not a Dask scheduler "
+                                 f"file written by `dask scheduler --scheduler-file` "
+                                 f"({exc})") from None
         if scheduler is None:
             if workers is not None:
                 _checks.check_positive("workers", workers, integer=True)
@@ -290,9 +304,16 @@ class DaskRunner:
             if not isinstance(scheduler, str) or "://" not in scheduler:
                 raise ValueError(f"scheduler={scheduler!r} is invalid; expected an address "
                                  f"such as tcp://host:8786")
-            self.client = Client(scheduler, timeout=30)
+            self.client = Client(scheduler, timeout=timeout)
+            try:  # a search on a cluster without workers would wait for ever
+                self.client.wait_for_workers(1, timeout=timeout)
+            except TimeoutError:
+                self.client.close()
+                raise ValueError(f"no Dask worker joined the scheduler at {scheduler} within "
+                                 f"{timeout} s; start some with: dask worker {scheduler} "
+                                 f"--nthreads 1") from None
             n = len(self.client.scheduler_info().get("workers", {}))
-            self.description = f"Dask cluster at {scheduler} ({n} workers now)"
+            self.description = f"Dask cluster at {scheduler} ({n} workers when it started)"
 
     @property
     def workers(self):
@@ -313,13 +334,15 @@ class DaskRunner:
             self._cluster.close()
 
 
-def make_runner(scheduler=None, workers=None, in_process=False):
+def make_runner(scheduler=None, workers=None, in_process=False, scheduler_file=None):
     """``InProcessRunner`` when asked for (or when Dask is not installed and no scheduler
     was given, with a note), else ``DaskRunner``."""
     if in_process:
-        if scheduler is not None:
-            raise ValueError("in_process=True and scheduler= exclude each other")
+        if scheduler is not None or scheduler_file is not None:
+            raise ValueError("in_process=True and a scheduler exclude each other")
         return InProcessRunner()
+    if scheduler is not None or scheduler_file is not None:
+        return DaskRunner(scheduler, workers, scheduler_file)
     if scheduler is None:
         try:
             import distributed  # noqa: F401
@@ -801,6 +824,9 @@ def add_parser(commands, network_arguments):
     tune.add_argument("--scheduler", default=None, metavar="ADDRESS",
                       help="a running Dask scheduler, e.g. tcp://host:8786 (default: an "
                            "embedded LocalCluster)")
+    tune.add_argument("--scheduler-file", default=None, metavar="FILE",
+                      help="the file `dask scheduler --scheduler-file FILE` writes (waited "
+                           "for, up to a minute)")
     tune.add_argument("--workers", type=int, default=None,
                       help="workers of the embedded LocalCluster (default: one per core)")
     tune.add_argument("--in-process", action="store_true",
@@ -860,7 +886,7 @@ def command(args):
             batch_sizes=_numbers("--batch-sizes", args.batch_sizes, int),
             trial_sizes=None if args.trial_sizes is None else _numbers("--trial-sizes", args.trial_sizes, int),
             final_epochs=args.final_epochs, patience=args.patience, output=args.output)
-    runner = make_runner(args.scheduler, args.workers, args.in_process)
+    runner = make_runner(args.scheduler, args.workers, args.in_process, args.scheduler_file)
     try:
         with Tuner(network, fit, data=args.data, train_subset=args.subset or None,
                    validation_subset=args.validation_subset or None, trials=args.trials,

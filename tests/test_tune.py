@@ -390,3 +390,13 @@ def test_cli_recipe_in_process_writes_summary_trials_and_model(tmp_path, capsys)
 def test_cli_errors(tmp_path, capsys, argv, message):
     assert main(["tune", "--trials", str(tmp_path / "t.jsonl")] + argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_scheduler_file_errors(tmp_path):
+    with pytest.raises(ValueError, match="is not a Dask scheduler file"):
+        tune.DaskRunner(scheduler_file=tmp_path / "missing.json", timeout=0.3)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="bad.json.*is not a Dask scheduler file"):
+        tune.DaskRunner(scheduler_file=tmp_path / "bad.json", timeout=0.3)
+    with pytest.raises(ValueError, match="exclude each other"):
+        tune.DaskRunner(scheduler="tcp://127.0.0.1:1", scheduler_file=tmp_path / "bad.json")
