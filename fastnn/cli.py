@@ -1,22 +1,34 @@
 """The ``fastnn`` command line: ``fastnn train`` trains on the default dataset.
 
-Run ``fastnn train --help`` for the options. Errors in the arguments or the data are
-reported on one line, naming the argument or file, with exit status 2.
+``fastnn train`` trains and saves a model, ``evaluate`` scores a saved model on a split of
+a dataset, ``predict`` classifies inputs from a file, ``plot`` draws learning curves from
+a saved history, ``bench`` and ``profile`` time the engine (docs/cli.md shows each).
+
+Each subcommand is a ``_add_<name>(commands)`` that builds its parser and a ``_<name>(args)``
+that runs it, listed in ``main``. Run ``fastnn COMMAND --help`` for the options. Errors in
+the arguments or the data are reported on one line, naming the argument or file, with exit
+status 2.
 """
 import argparse
 import json
+import os
 import sys
 import time
+import zipfile
+import zlib
 
 import numpy as np
+from tqdm import tqdm
 
 from . import __version__, _checks, _threads
+from . import plot as _plots
 from ._io import ModelFileError
-from .checkpoint import CheckpointError
-from .data import DataError, load_dataset
 from .augment import Augmenter
-from .network import Network, TrainingDiverged
+from .checkpoint import CheckpointError
+from .data import DataError, load_dataset, read_idx
+from .network import Network, TrainingDiverged, load
 from .schedules import HalveOnPlateau
+from .stream import StreamedInputs
 
 
 def _sizes(text):
@@ -107,8 +119,20 @@ def _parser():
     train.add_argument("--data", default=None,
                        help="folder of IDX files (MNIST layout) or the book's mnist.pkl.gz")
     train.add_argument("--output", default="fastnn-model.npz", help="where to save the model")
-    train.add_argument("--history", default=None, help="also write the per-epoch history as JSON")
-    train.add_argument("--quiet", action="store_true", help="print only the final summary")
+    train.add_argument("--history", default=None, metavar="JSON",
+                       help="also write the per-epoch history as JSON (fastnn plot draws it)")
+    train.add_argument("--monitor-training", action="store_true",
+                       help="also measure the cost and accuracy on the training data after "
+                            "every epoch (one more pass over it), for the history and --plot")
+    train.add_argument("--plot", default=None, metavar="PNG",
+                       help="write the learning curves (cost and accuracy per epoch) to this "
+                            "PNG at the end (needs fastnn[plot])")
+    train.add_argument("--quiet", action="store_true",
+                       help="print only the final summary (no per-epoch lines, no progress "
+                            "bar; the bar is also off when stderr is not a terminal)")
+    _add_evaluate(commands)
+    _add_predict(commands)
+    _add_plot(commands)
     bench = commands.add_parser(
         "bench", help="time the engine against the NumPy matrix version; optionally gate",
         description="Time one epoch of the engine and of the NumPy matrix version on configs "
@@ -257,7 +281,7 @@ def _bench(args):
 
 
 def _train(args):
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    say = _say(args.quiet)
     # refuse bad numbers before spending seconds on loading data
     _checks.check_positive("--epochs", args.epochs, integer=True)
     _checks.check_positive("--mini-batch-size", args.mini_batch_size, integer=True)
@@ -278,6 +302,13 @@ def _train(args):
     for name in ("early_stopping", "halve_eta"):
         if getattr(args, name) is not None:
             _checks.check_positive("--" + name.replace("_", "-"), getattr(args, name), integer=True)
+    if args.plot:
+        _plots.check_png_path(args.plot, "--plot")
+        _plots.require_matplotlib()  # fail now, not after the training, when it is missing
+    # a missing folder would otherwise be found only after the training
+    for option, path in (("--output", args.output), ("--history", args.history),
+                         ("--plot", args.plot)):
+        _check_folder(option, path)
     output_activation = args.output_activation or (
         "softmax" if args.cost == "log_likelihood" else "sigmoid")
     if args.threads is not None:
@@ -290,12 +321,30 @@ def _train(args):
                   threads=args.threads)
     data = load_dataset(args.data, dtype=np.dtype(args.dtype).type)
     (X, y), validation, (X_test, y_test) = data.train, data.validation, data.test
+    n = X.shape[0]
     say(f"data: {data.description}")
-    say(f"training {net} on {X.shape[0]} samples, validating on {validation[0].shape[0]}")
+    say(f"training {net} on {n} samples, validating on {validation[0].shape[0]}")
+
+    # One bar over every sample of the run, on stderr, advanced once per epoch (the engine
+    # trains an epoch in one compiled call); tqdm turns it off when stderr is not a terminal,
+    # where the per-epoch lines on stdout are the record.
+    bar = tqdm(total=args.epochs * n, desc="training", unit_scale=True, file=sys.stderr,
+               disable=True if args.quiet else None, dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} samples "
+                          "[{elapsed}<{remaining}{postfix}]")
 
     def progress(epoch, history):
-        say(f"epoch {epoch + 1}/{args.epochs}: validation accuracy "
-            f"{history['evaluation_accuracy'][-1]:.4f}, {history['seconds'][-1]:.3f} s")
+        if bar.n == 0 and epoch > 0:  # resumed: the epochs before count as done, not as speed
+            bar.n = bar.last_print_n = bar.initial = epoch * n
+        bar.update((epoch + 1) * n - bar.n)
+        speed = n / history["seconds"][-1] if history["seconds"][-1] > 0 else float("inf")
+        accuracy = history["evaluation_accuracy"][-1]
+        bar.set_postfix_str(f"epoch {epoch + 1}/{args.epochs}, {_si(speed)} samples/s, "
+                            f"validation accuracy {accuracy:.4f}")
+        line = f"epoch {epoch + 1}/{args.epochs}: validation accuracy {accuracy:.4f}"
+        if args.monitor_training:
+            line += f", training accuracy {history['training_accuracy'][-1]:.4f}"
+        say(f"{line}, {history['seconds'][-1]:.3f} s")
 
     start = time.perf_counter()
     extras = {}
@@ -305,28 +354,256 @@ def _train(args):
         extras["schedule"] = HalveOnPlateau(patience=args.halve_eta)
     if args.augment:
         extras["augment"] = Augmenter(rotation=10, translation=2, skew=0.1, seed=args.seed)
-    history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
-                      eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
-                      callback=progress, optimizer=args.optimizer, l1=args.l1,
-                      dropout=args.dropout or None, hogwild=args.hogwild,
-                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                      resume=args.resume, clip_norm=args.clip_norm,
-                      checkpoint_batches=args.checkpoint_batches, **extras)
+    with bar:
+        history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
+                          eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
+                          monitor_training=args.monitor_training,
+                          callback=progress, optimizer=args.optimizer, l1=args.l1,
+                          dropout=args.dropout or None, hogwild=args.hogwild,
+                          checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                          resume=args.resume, clip_norm=args.clip_norm,
+                          checkpoint_batches=args.checkpoint_batches, **extras)
     if history["stopped"]:
         say(f"stopped after epoch {history['epoch'][-1] + 1}: {history['stopped']}")
     total = time.perf_counter() - start
     test = net.evaluate(X_test, y_test)
     net.save(args.output)
+    # everything `fastnn plot` needs to draw the curves again
+    record = dict(history, test_accuracy=test["accuracy"], data=data.description,
+                  sizes=list(net.sizes), evaluation_data="validation")
+    if args.history:
+        with open(args.history, "w") as f:
+            json.dump(record, f, indent=1)
+        say(f"history written to {args.history}")
+    if args.plot:
+        _plots.plot_history(record, args.plot, title=(
+            f"fastnn {list(net.sizes)}, {args.cost}, η {args.eta:g}, λ {args.lmbda:g}, "
+            f"mini-batch {args.mini_batch_size}: test accuracy {test['accuracy']:.4f}"))
+        say(f"learning curves written to {args.plot}")
     seconds = history["seconds"]
     steady = float(np.median(seconds[1:])) if len(seconds) > 1 else seconds[0]
     print(f"test accuracy {test['accuracy']:.4f} ({test['correct']} / {test['n']}); "
           f"{steady:.3f} s per epoch (median; the first, with compilation, took "
           f"{seconds[0]:.3f} s); {total:.1f} s in all; model saved to {args.output}", flush=True)
-    if args.history:
-        record = dict(history, test_accuracy=test["accuracy"], data=data.description,
-                      sizes=list(net.sizes))
-        with open(args.history, "w") as f:
+    return 0
+
+
+def _say(quiet):
+    """print for the progress lines (stdout), or nothing with --quiet: written through tqdm
+    so that a progress bar on the terminal is cleared first and drawn again after."""
+    if quiet:
+        return lambda text: None
+
+    def say(text):
+        tqdm.write(text, file=sys.stdout)
+        sys.stdout.flush()
+    return say
+
+
+def _si(value):
+    """A rate for the progress bar: 950, 12.3k, 1.5M."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _check_folder(option, path):
+    """ValueError unless the folder ``path`` would be written into exists."""
+    if path:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"{option}={path!r} is invalid: the folder {folder!r} does not "
+                             f"exist; expected a path in an existing folder")
+
+
+# ----------------------------------------------------------------- fastnn evaluate
+
+SPLITS = ("test", "validation", "train")
+
+
+def _add_evaluate(commands):
+    evaluate = commands.add_parser(
+        "evaluate", help="cost and accuracy of a saved model on a dataset",
+        description="Load a model saved by fastnn train (or Network.save) and print its cost "
+                    "(without the L2 term), accuracy and correct / n on one split of a "
+                    "dataset, read as fastnn train reads it (the same validation hold-out).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    evaluate.add_argument("model", metavar="MODEL", help="the model file (.npz)")
+    evaluate.add_argument("--data", default=None,
+                          help="folder of IDX files or mnist.pkl.gz (default: as fastnn train)")
+    evaluate.add_argument("--split", default="test", choices=SPLITS,
+                          help="which part of the dataset")
+    evaluate.add_argument("--json", default=None, metavar="PATH",
+                          help="also write the result as JSON to this path")
+
+
+def _evaluate(args):
+    _check_folder("--json", args.json)
+    net = load(args.model)
+    data = load_dataset(args.data, dtype=net.dtype)
+    X, y = getattr(data, args.split)
+    if X.shape[1] != net.sizes[0]:
+        raise ValueError(f"MODEL={args.model!r} takes {net.sizes[0]} inputs per sample, but the "
+                         f"--data images have {X.shape[1]} ({data.source}); expected a model "
+                         f"trained on this dataset")
+    if int(y.max()) >= net.sizes[-1]:
+        raise ValueError(f"MODEL={args.model!r} has {net.sizes[-1]} outputs, but the --data "
+                         f"labels go up to {int(y.max())}; expected one output per class")
+    result = net.evaluate(X, y)
+    print(f"data: {data.description}")
+    print(f"model: {args.model}: {net}")
+    print(f"{args.split}: cost {result['cost']:.4f}, accuracy {result['accuracy']:.4f} "
+          f"({result['correct']} / {result['n']})", flush=True)
+    if args.json:
+        record = {"model": os.fspath(args.model), "data": data.description,
+                  "split": args.split, "cost": float(result["cost"]),
+                  "accuracy": float(result["accuracy"]), "correct": result["correct"],
+                  "n": result["n"]}
+        with open(args.json, "w") as f:
             json.dump(record, f, indent=1)
+        print(f"JSON written to {args.json}")
+    return 0
+
+
+# ------------------------------------------------------------------ fastnn predict
+
+PREDICT_FORMATS = (".npy", ".csv", ".txt")
+
+
+def _add_predict(commands):
+    predict = commands.add_parser(
+        "predict", help="classify inputs from a file with a saved model",
+        description="Print the predicted class of every sample of DATA, one per line (or, "
+                    "with --proba, the output activations, one row per sample), or write "
+                    "them to --output. DATA is a .npy array (n, n_in), or (n, rows, cols) "
+                    "images when rows x cols = n_in; a .npz file holding such an array named "
+                    "X; or an IDX image file, raw or gzipped. uint8 values are pixels and "
+                    "are scaled by 1/255 as fastnn's datasets are; other numbers are used as "
+                    "they are.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    predict.add_argument("model", metavar="MODEL", help="the model file (.npz)")
+    predict.add_argument("data", metavar="DATA", help="the inputs: .npy, .npz or IDX file")
+    predict.add_argument("--output", default=None, metavar="PATH",
+                         help="write to PATH instead of stdout, as .npy, .csv or .txt by its "
+                              "extension")
+    predict.add_argument("--proba", action="store_true",
+                         help="output the output activations (n, n_out) instead of classes")
+
+
+def _predict(args):
+    kind = None
+    if args.output:
+        kind = os.path.splitext(args.output)[1].lower()
+        if kind not in PREDICT_FORMATS:
+            raise ValueError(f"--output={args.output!r} has an unknown extension "
+                             f"{kind or '(none)'!r}; expected one of "
+                             f"{', '.join(PREDICT_FORMATS)}")
+        _check_folder("--output", args.output)
+    net = load(args.model)
+    X = _read_inputs(args.data, net.sizes[0], args.model)
+    try:
+        result = net.feedforward(X) if args.proba else net.predict(X)
+    except ValueError as exc:  # a non-finite value: the message names its row and column
+        raise ValueError(f"DATA={args.data!r}: {exc}") from None
+    # enough digits to read the very numbers back (float32: 9, float64: 17)
+    fmt = "%d" if not args.proba else ("%.9g" if result.dtype == np.float32 else "%.17g")
+    if kind == ".npy":
+        np.save(args.output, result)
+    elif kind is not None:
+        np.savetxt(args.output, result, fmt=fmt, delimiter="," if kind == ".csv" else " ")
+    else:
+        try:
+            np.savetxt(sys.stdout, result, fmt=fmt, delimiter=" ")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `fastnn predict ... | head`: the reader has had enough
+            _silence_stdout()
+        return 0
+    what = "output activations" if args.proba else "predicted classes"
+    print(f"{what} of {result.shape[0]} samples written to {args.output}")
+    return 0
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null, so that the flush at exit does not fail again on the
+    closed pipe (the Python documentation's advice for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured)
+        pass
+
+
+def _read_inputs(path, n_in, model):
+    """The samples of a predict DATA file as a StreamedInputs (n, n_in): a .npy file stays
+    on disk (memory-mapped), uint8 pixels are read as pixel / 255 in the model's dtype."""
+    expected = "a .npy file, a .npz file holding an array X, or an IDX image file (raw or .gz)"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise OSError(f"DATA={path!r}: cannot read it: {exc.strerror or exc}") from None
+    if head.startswith(b"\x93NUMPY"):
+        try:
+            X = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"DATA={path!r}: not a readable .npy file ({exc})") from None
+    elif head.startswith(b"PK"):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "X" not in npz.files:
+                    raise DataError(f"DATA={path!r}: the .npz file holds "
+                                    f"{', '.join(npz.files) or 'no arrays'}; expected an "
+                                    f"array named X")
+                X = npz["X"]
+        except DataError:
+            raise
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
+                zlib.error) as exc:  # a damaged archive or member
+            raise ValueError(f"DATA={path!r}: not a readable .npz file "
+                             f"({type(exc).__name__}: {exc})") from None
+    else:
+        try:
+            X = read_idx(path)
+        except DataError as exc:
+            raise DataError(f"DATA: {exc}; expected {expected}") from None
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) \
+            or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"DATA={path!r} holds an array of dtype {X.dtype}; expected real "
+                         f"numbers")
+    if X.ndim < 2 or int(np.prod(X.shape[1:])) != n_in:
+        raise ValueError(f"DATA={path!r} holds an array of shape {X.shape}, but MODEL={model!r} "
+                         f"takes {n_in} inputs per sample; expected shape (n, {n_in}), or "
+                         f"(n, rows, cols) images with rows x cols = {n_in}")
+    if X.shape[0] == 0:
+        raise ValueError(f"DATA={path!r} holds no samples (shape {X.shape}); expected at "
+                         f"least one")
+    X = X.reshape(X.shape[0], n_in)
+    return StreamedInputs(X, divisor=255 if X.dtype == np.uint8 else None)
+
+
+# --------------------------------------------------------------------- fastnn plot
+
+def _add_plot(commands):
+    plot = commands.add_parser(
+        "plot", help="draw learning curves from a history saved by fastnn train --history",
+        description="Write a PNG of the learning curves in HISTORY (the JSON file fastnn train "
+                    "--history writes): the cost per epoch and the accuracy per epoch, for "
+                    "the validation data and, when trained with --monitor-training, the "
+                    "training data. Needs matplotlib (pip install \"fastnn[plot]\").",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    plot.add_argument("history", metavar="HISTORY", help="the history JSON file")
+    plot.add_argument("-o", "--output", default=None, metavar="PNG",
+                      help="the PNG to write (default: HISTORY with .png for .json)")
+    plot.add_argument("--title", default=None,
+                      help="the figure's title (default: the layer sizes and test accuracy)")
+
+
+def _plot(args):
+    output = args.output or os.path.splitext(args.history)[0] + ".png"
+    _check_folder("--output", output)
+    _plots.plot_history(args.history, output, title=args.title)
+    print(f"learning curves written to {output}")
     return 0
 
 
@@ -344,6 +621,7 @@ def main(argv=None):
         return 2
     try:
         run = {"bench": _bench, "profile": _profile, "train": _train,
+               "evaluate": _evaluate, "predict": _predict, "plot": _plot,
                "tune": _tune}[args.command]
         return run(args)
     except (ValueError, DataError, ModelFileError, CheckpointError, TrainingDiverged, OSError,
