@@ -2,13 +2,16 @@
 
 Layout: weights ``W`` are ``(n_out, n_in)`` as in the book, biases ``b`` are ``(n_out,)``,
 samples are rows. The layer input is ``A_in[rows[r]]`` for r in range(m): the first layer
-reads the training array directly through the shuffle order (no gathered copy), later
-layers read the previous layer's activations with ``rows = 0..m-1``.
+reads the training array through the shuffle order (the forward product in place; the
+weight-gradient product copies the mini-batch's rows into a buffer first, see there),
+later layers read the previous layer's activations with ``rows = 0..m-1``.
 
 The inner loops run over contiguous memory and are register-blocked (four neurons × five
-samples in the forward product, two weight rows × four samples in the gradient) so that
+samples in the forward product, two weight rows × five samples in the gradient) so that
 each load feeds two fused multiply-adds or more.
 """
+import numpy as np
+
 from ._jit import ZERO, jit
 from .activations import activate, multiply_by_derivative
 
@@ -268,103 +271,104 @@ def _scale_row(w, beta):
 
 
 @jit
-def _accumulate_pair(D, A_in, rows, alpha, j, w, v):
-    """w += α Σ_r D[r, j] a_in[r] and v += α Σ_r D[r, j+1] a_in[r], four samples a step."""
-    m = rows.shape[0]
-    n_in = w.shape[0]
-    r = 0
-    while r + 4 <= m:
-        c0 = alpha * D[r, j]
-        c1 = alpha * D[r + 1, j]
-        c2 = alpha * D[r + 2, j]
-        c3 = alpha * D[r + 3, j]
-        e0 = alpha * D[r, j + 1]
-        e1 = alpha * D[r + 1, j + 1]
-        e2 = alpha * D[r + 2, j + 1]
-        e3 = alpha * D[r + 3, j + 1]
-        x0 = A_in[rows[r]]
-        x1 = A_in[rows[r + 1]]
-        x2 = A_in[rows[r + 2]]
-        x3 = A_in[rows[r + 3]]
-        for k in range(n_in):
-            a0 = x0[k]
-            a1 = x1[k]
-            a2 = x2[k]
-            a3 = x3[k]
-            w[k] += c0 * a0 + c1 * a1 + c2 * a2 + c3 * a3
-            v[k] += e0 * a0 + e1 * a1 + e2 * a2 + e3 * a3
-        r += 4
-    if r + 2 <= m:
-        c0 = alpha * D[r, j]
-        c1 = alpha * D[r + 1, j]
-        e0 = alpha * D[r, j + 1]
-        e1 = alpha * D[r + 1, j + 1]
-        x0 = A_in[rows[r]]
-        x1 = A_in[rows[r + 1]]
-        for k in range(n_in):
-            a0 = x0[k]
-            a1 = x1[k]
-            w[k] += c0 * a0 + c1 * a1
-            v[k] += e0 * a0 + e1 * a1
-        r += 2
-    while r < m:
-        c0 = alpha * D[r, j]
-        e0 = alpha * D[r, j + 1]
-        x0 = A_in[rows[r]]
-        for k in range(n_in):
-            a0 = x0[k]
-            w[k] += c0 * a0
-            v[k] += e0 * a0
-        r += 1
-
-
-@jit
-def _accumulate_one(D, A_in, rows, alpha, j, w):
-    """w += α Σ_r D[r, j] a_in[r], four samples a step."""
-    m = rows.shape[0]
-    n_in = w.shape[0]
-    r = 0
-    while r + 4 <= m:
-        c0 = alpha * D[r, j]
-        c1 = alpha * D[r + 1, j]
-        c2 = alpha * D[r + 2, j]
-        c3 = alpha * D[r + 3, j]
-        x0 = A_in[rows[r]]
-        x1 = A_in[rows[r + 1]]
-        x2 = A_in[rows[r + 2]]
-        x3 = A_in[rows[r + 3]]
-        for k in range(n_in):
-            w[k] += c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
-        r += 4
-    while r < m:
-        c0 = alpha * D[r, j]
-        x0 = A_in[rows[r]]
-        for k in range(n_in):
-            w[k] += c0 * x0[k]
-        r += 1
-
-
-@jit
 def weight_product(D, A_in, rows, alpha, beta_w, W_out):
     """W_out ← β_w W_out + α Σ_r δ[r] a_in[r]ᵀ (the weight-gradient product; with β_w ≠ 0, 1
     each row is first scaled by β_w, which is the fused update's weight decay).
 
-    A zero β overwrites (so the output buffer may hold garbage). Blocked two weight rows
-    × four samples. Shapes: D (m, n_out), A_in (N, n_in), rows (m,), W_out (n_out, n_in).
+    A zero β overwrites (so the output buffer may hold garbage). The mini-batch's inputs
+    are first copied into a buffer allocated here: LLVM then knows that the rows of W it
+    stores do not overlap the inputs it loads, and vectorizes a block of two weight rows
+    × five samples (ten broadcast δ's, five input loads and two stores for ten
+    multiply-adds). Reading the inputs in place through ``rows``, blocks wider than two
+    rows × four samples needed more run-time overlap checks than LLVM makes, and ran
+    scalar. Shapes: D (m, n_out), A_in (N, n_in), rows (m,), W_out (n_out, n_in).
     """
-    n_out = W_out.shape[0]
+    m = rows.shape[0]
+    n_out, n_in = W_out.shape
+    X = np.empty((m, n_in), dtype=W_out.dtype)
+    for r in range(m):
+        src = A_in[rows[r]]
+        for k in range(n_in):
+            X[r, k] = src[k]
     for pair in range(n_out // 2):
         j = 2 * pair
         w = W_out[j]
         v = W_out[j + 1]
         _scale_row(w, beta_w)
         _scale_row(v, beta_w)
-        _accumulate_pair(D, A_in, rows, alpha, j, w, v)
+        r = 0
+        while r + 5 <= m:
+            c0 = alpha * D[r, j]
+            c1 = alpha * D[r + 1, j]
+            c2 = alpha * D[r + 2, j]
+            c3 = alpha * D[r + 3, j]
+            c4 = alpha * D[r + 4, j]
+            e0 = alpha * D[r, j + 1]
+            e1 = alpha * D[r + 1, j + 1]
+            e2 = alpha * D[r + 2, j + 1]
+            e3 = alpha * D[r + 3, j + 1]
+            e4 = alpha * D[r + 4, j + 1]
+            x0 = X[r]
+            x1 = X[r + 1]
+            x2 = X[r + 2]
+            x3 = X[r + 3]
+            x4 = X[r + 4]
+            for k in range(n_in):
+                a0 = x0[k]
+                a1 = x1[k]
+                a2 = x2[k]
+                a3 = x3[k]
+                a4 = x4[k]
+                w[k] += c0 * a0 + c1 * a1 + c2 * a2 + c3 * a3 + c4 * a4
+                v[k] += e0 * a0 + e1 * a1 + e2 * a2 + e3 * a3 + e4 * a4
+            r += 5
+        if r + 2 <= m:
+            c0 = alpha * D[r, j]
+            c1 = alpha * D[r + 1, j]
+            e0 = alpha * D[r, j + 1]
+            e1 = alpha * D[r + 1, j + 1]
+            x0 = X[r]
+            x1 = X[r + 1]
+            for k in range(n_in):
+                a0 = x0[k]
+                a1 = x1[k]
+                w[k] += c0 * a0 + c1 * a1
+                v[k] += e0 * a0 + e1 * a1
+            r += 2
+        while r < m:
+            c0 = alpha * D[r, j]
+            e0 = alpha * D[r, j + 1]
+            x0 = X[r]
+            for k in range(n_in):
+                a0 = x0[k]
+                w[k] += c0 * a0
+                v[k] += e0 * a0
+            r += 1
     if n_out % 2:
         j = n_out - 1
         w = W_out[j]
         _scale_row(w, beta_w)
-        _accumulate_one(D, A_in, rows, alpha, j, w)
+        r = 0
+        while r + 5 <= m:
+            c0 = alpha * D[r, j]
+            c1 = alpha * D[r + 1, j]
+            c2 = alpha * D[r + 2, j]
+            c3 = alpha * D[r + 3, j]
+            c4 = alpha * D[r + 4, j]
+            x0 = X[r]
+            x1 = X[r + 1]
+            x2 = X[r + 2]
+            x3 = X[r + 3]
+            x4 = X[r + 4]
+            for k in range(n_in):
+                w[k] += c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k] + c4 * x4[k]
+            r += 5
+        while r < m:
+            c0 = alpha * D[r, j]
+            x0 = X[r]
+            for k in range(n_in):
+                w[k] += c0 * x0[k]
+            r += 1
 
 
 @jit
