@@ -286,7 +286,7 @@ class Network:
             monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
             dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None,
             hogwild=False, checkpoint=None, checkpoint_every=1, resume=False, clip_norm=None,
-            checkpoint_batches=None):
+            checkpoint_batches=None, monitor="auto"):
         """Train by mini-batch gradient descent.
 
         Parameters
@@ -325,7 +325,14 @@ class Network:
         early_stopping : int or None
             Stop when the evaluation accuracy has not improved for this many epochs.
         restore_best : bool
-            At the end, restore the parameters of the epoch with the best evaluation accuracy.
+            At the end, restore the parameters of the epoch with the best evaluation score
+            (see ``monitor``).
+        monitor : {"auto", "accuracy", "cost"}
+            What "best" means for ``early_stopping``, ``restore_best``, ``best_epoch`` and
+            ``HalveOnPlateau``: the highest evaluation accuracy, or the lowest evaluation
+            cost. ``"auto"``: accuracy when the evaluation targets are class labels or
+            one-hot rows, the cost otherwise (regression targets, whose "accuracy", the
+            agreement of argmaxes, means nothing).
         schedule : object from fastnn.schedules or None
             Sets η after every epoch, and may stop training (``HalveOnPlateau``).
         augment : callable(X, epoch) or None
@@ -397,6 +404,11 @@ class Network:
         if needs_eval and evaluation_data is None:
             raise ValueError(f"{needs_eval[0]} needs evaluation_data to watch the validation "
                              f"accuracy; pass evaluation_data=(X_val, y_val)")
+        if monitor not in ("auto", "accuracy", "cost"):
+            raise ValueError(f"monitor={monitor!r} is invalid; expected 'auto', 'accuracy' or "
+                             f"'cost'")
+        if monitor == "auto" and evaluation_data is not None:
+            monitor = "accuracy" if _classes(Y_eval, labels_eval) else "cost"
         if schedule is not None:
             if not (hasattr(schedule, "start") and hasattr(schedule, "after_epoch")):
                 raise ValueError(f"schedule={schedule!r} is not a schedule; expected an object "
@@ -411,6 +423,8 @@ class Network:
         for name in monitored:
             history.update({f"{name}_cost": [], f"{name}_accuracy": []})
         history["stopped"] = None
+        if evaluation_data is not None:
+            history["monitor"] = monitor
         state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
         dropout_seed = int(self._rng.integers(2 ** 63))
         best = (-np.inf, None, None)  # accuracy, epoch, parameters
@@ -425,6 +439,8 @@ class Network:
             run = self._run_record(n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
                                    early_stopping, restore_best, sorted(monitored), augment,
                                    clip_norm)
+            if monitor == "cost":  # only then, so that older checkpoints still resume
+                run["monitor"] = "cost"
             if resume:
                 found = _ckpt.latest(checkpoint)
                 if found is not None:
@@ -469,13 +485,13 @@ class Network:
                 line += f", {name} cost {cost:.4f}, accuracy {acc:.4f}"
             if verbose:
                 print(line, flush=True)
-            if evaluation_data is not None and history["evaluation_accuracy"][-1] > best[0]:
-                best = (history["evaluation_accuracy"][-1], epoch,
+            if evaluation_data is not None and evaluation_score(history) > best[0]:
+                best = (evaluation_score(history), epoch,
                         self.params.copy() if restore_best else None)
             if callback is not None and callback(epoch, history):
                 history["stopped"] = "callback"
             elif early_stopping is not None and epoch - best[1] >= early_stopping:
-                history["stopped"] = (f"early stopping: no better evaluation accuracy for "
+                history["stopped"] = (f"early stopping: no better evaluation {monitor} for "
                                       f"{early_stopping} epochs")
             elif schedule is not None:
                 eta = schedule.after_epoch(epoch, history)
@@ -677,6 +693,28 @@ class Network:
         net.params[...] = params
         net.initializers = tuple(initializers)
         return net
+
+
+def evaluation_score(history):
+    """The latest epoch's evaluation score, higher is better: the accuracy, or minus the
+    cost when ``history["monitor"]`` is ``"cost"`` (see ``Network.fit``'s ``monitor``)."""
+    if history.get("monitor") == "cost":
+        return -history["evaluation_cost"][-1]
+    return history["evaluation_accuracy"][-1]
+
+
+def _classes(Y, labels):
+    """Whether targets are classes: int labels, or rows that are all one-hot."""
+    if labels is not None:
+        return True
+    rows = Y.array if isinstance(Y, _stream.StreamedTargets) else Y
+    if rows is None:
+        return True
+    for start in range(0, rows.shape[0], 65536):
+        block = np.asarray(rows[start:start + 65536])
+        if not (np.all((block == 0) | (block == 1)) and np.all(block.sum(axis=1) == 1)):
+            return False
+    return True
 
 
 def _stable_repr(obj):

@@ -24,7 +24,8 @@ def _positive(name, value, integer=False, below_one=False):
 
 class HalveOnPlateau:
     """Divide η by ``factor`` after ``patience`` epochs without a better validation
-    accuracy; stop when η ≤ η₀ · ``min_ratio`` (the seeds' schedule)."""
+    accuracy (a lower validation cost when fit monitors the cost: regression targets);
+    stop when η ≤ η₀ · ``min_ratio`` (the seeds' schedule)."""
 
     needs_validation = True
 
@@ -44,9 +45,11 @@ class HalveOnPlateau:
         self.eta0, self.eta, self.best, self.waited = eta0, eta0, -math.inf, 0
 
     def after_epoch(self, epoch, history):
-        accuracy = history["evaluation_accuracy"][-1]
-        if accuracy > self.best:
-            self.best, self.waited = accuracy, 0
+        # the accuracy, or minus the cost for regression targets (fit's ``monitor``)
+        score = -history["evaluation_cost"][-1] if history.get("monitor") == "cost" \
+            else history["evaluation_accuracy"][-1]
+        if score > self.best:
+            self.best, self.waited = score, 0
             return self.eta
         self.waited += 1
         if self.waited >= self.patience:

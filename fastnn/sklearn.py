@@ -701,8 +701,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit_network(cfg, X, Y, go_on, incremental)
 
     def _fit_early_stopping(self, cfg, X, Y):
-        """fastnn's early stopping watches classification accuracy; a regressor watches
-        the validation R² instead, through Network.fit's callback."""
+        """Early stopping on the validation R², scikit-learn's score for regressors,
+        through Network.fit's callback (fit's own would watch the validation cost)."""
         X_fit, Y_fit, X_val, Y_val = self._split(cfg, X, Y, stratify=False)
         lmbda, l1 = self._lmbda(cfg, X_fit.shape[0])
         net, scores = self.network_, []

@@ -70,7 +70,9 @@ def test_fit_history_keys_and_lengths(toy):
     h = net.fit(X, y, epochs=4, mini_batch_size=7, eta=0.5, lmbda=0.1,
                 evaluation_data=(X[:10], y[:10]), monitor_training=True)
     assert set(h) == {"epoch", "seconds", "eta", "training_cost", "training_accuracy",
-                      "evaluation_cost", "evaluation_accuracy", "stopped", "best_epoch"}
+                      "evaluation_cost", "evaluation_accuracy", "stopped", "best_epoch",
+                      "monitor"}
+    assert h["monitor"] == "accuracy"
     assert all(len(v) == 4 for v in h.values() if isinstance(v, list)), \
         {k: v for k, v in h.items()}
     assert h["best_epoch"] == int(np.argmax(h["evaluation_accuracy"]))
@@ -494,3 +496,19 @@ def test_saved_files_get_ordinary_permissions_and_keep_a_replaced_files(tmp_path
     os.chmod(tmp_path / "new.npz", 0o640)
     net.save(tmp_path / "new.npz")
     assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o640
+
+
+def test_pickle_leaves_the_work_buffers_behind():
+    import pickle
+    rng = np.random.default_rng(0)
+    X = rng.random((2000, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 2000)
+    net = fastnn.Network([784, 100, 10], seed=0)
+    small = len(pickle.dumps(net))
+    net.evaluate(X, y)
+    net.fit(X[:100], y[:100], epochs=1)
+    again = pickle.loads(pickle.dumps(net))
+    assert len(pickle.dumps(net)) < 1.2 * small
+    assert (again.params == net.params).all()
+    np.testing.assert_array_equal(again.feedforward(X[:50]), net.feedforward(X[:50]))
+    assert again.fit(X[:100], y[:100], epochs=1)["epoch"] == [0]

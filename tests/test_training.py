@@ -320,3 +320,68 @@ def test_network2_schedule_and_optimizer(book_data, capsys):
     assert not np.allclose(plain.weights[0], momentum.weights[0])
     with pytest.raises(ValueError, match="early_stopping_n watches the evaluation accuracy"):
         plain.SGD(training, 2, 10, 0.5, early_stopping_n=2)
+
+
+# -- what "best" means: accuracy for classes, cost for regression targets ----------------
+
+def _regression_data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 8)).astype(np.float64)
+    w = rng.standard_normal((8, 1))
+    Y = np.tanh(X @ w) * 0.8
+    return X, Y
+
+
+def test_regression_early_stopping_watches_the_cost():
+    X, Y = _regression_data()
+    net = fastnn.Network([8, 16, 1], "tanh", "identity", "quadratic", dtype="float64", seed=0)
+    history = net.fit(X[:300], Y[:300], epochs=30, mini_batch_size=10, eta=0.05,
+                      evaluation_data=(X[300:], Y[300:]), early_stopping=5, restore_best=True)
+    assert history["monitor"] == "cost"
+    costs = history["evaluation_cost"]
+    # with one output, "accuracy" is 1.0 every epoch: watching it would stop after 5
+    # epochs and restore epoch 0; the cost keeps falling
+    assert history["evaluation_accuracy"] == [1.0] * len(costs)
+    assert history["best_epoch"] == int(np.argmin(costs)) > 5
+    assert net.evaluate(X[300:], Y[300:])["cost"] == pytest.approx(min(costs), rel=1e-12)
+    old = fastnn.Network([8, 16, 1], "tanh", "identity", "quadratic", dtype="float64", seed=0)
+    h_old = old.fit(X[:300], Y[:300], epochs=30, mini_batch_size=10, eta=0.05,
+                    evaluation_data=(X[300:], Y[300:]), early_stopping=5, restore_best=True,
+                    monitor="accuracy")
+    assert h_old["best_epoch"] == 0 and len(h_old["epoch"]) == 6
+    assert "no better evaluation accuracy" in h_old["stopped"]
+
+
+def test_monitor_auto_picks_accuracy_for_labels_and_one_hot_rows():
+    rng = np.random.default_rng(1)
+    X = rng.random((60, 6))
+    labels = rng.integers(0, 3, 60)
+    net = fastnn.Network([6, 5, 3], dtype="float64", seed=0)
+    assert net.fit(X, labels, evaluation_data=(X, labels))["monitor"] == "accuracy"
+    assert net.fit(X, labels, evaluation_data=(X, np.eye(3)[labels]))["monitor"] == "accuracy"
+    soft = np.eye(3)[labels] * 0.9 + 0.05
+    assert net.fit(X, labels, evaluation_data=(X, soft))["monitor"] == "cost"
+    assert net.fit(X, labels, evaluation_data=(X, soft), monitor="accuracy")["monitor"] == \
+        "accuracy"
+    with pytest.raises(ValueError, match="monitor='loss' is invalid; expected 'auto', "
+                                         "'accuracy' or 'cost'"):
+        net.fit(X, labels, evaluation_data=(X, labels), monitor="loss")
+
+
+def test_halve_on_plateau_watches_the_cost_for_regression():
+    from fastnn.schedules import HalveOnPlateau
+    X, Y = _regression_data(seed=2)
+    net = fastnn.Network([8, 16, 1], "tanh", "identity", "quadratic", dtype="float64", seed=0)
+    history = net.fit(X[:300], Y[:300], epochs=12, mini_batch_size=10, eta=0.05,
+                      evaluation_data=(X[300:], Y[300:]), schedule=HalveOnPlateau(patience=2))
+    costs, etas = history["evaluation_cost"], history["eta"]
+    # η is halved only after two epochs without a new lowest cost
+    best, waited, eta = np.inf, 0, 0.05
+    for cost, used in zip(costs, etas):
+        assert used == eta
+        if cost < best:
+            best, waited = cost, 0
+        else:
+            waited += 1
+            if waited == 2:
+                eta, waited = eta / 2, 0
