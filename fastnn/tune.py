@@ -94,6 +94,7 @@ def _dataset(path, dtype):
     key = (path, np.dtype(dtype).name)
     if key not in _DATA:
         _DATA.clear()
+        _SUBSETS.clear()
         _DATA[key] = load_dataset(path, dtype=np.dtype(dtype).type)
     return _DATA[key]
 
@@ -105,14 +106,24 @@ def _subset(X, y, count, rng):
     return np.ascontiguousarray(X[rows]), y[rows]
 
 
+_SUBSETS = {}
+
+
 def trial_data(data_spec, dtype):
     """(train, validation, test, description) for a spec's ``data`` entry: the subsets are
-    drawn with the spec's own seed, so every worker draws the same rows."""
-    ds = _dataset(data_spec.get("path"), dtype)
-    rng = np.random.default_rng(data_spec.get("seed", 0))
-    train = _subset(*ds.train, data_spec.get("train"), rng)
-    validation = _subset(*ds.validation, data_spec.get("validation"), rng)
-    return train, validation, ds.test, ds.description
+    drawn with the spec's own seed, so every worker draws the same rows. The last two
+    subsets drawn are kept (a search's trials share one; copying it costs about as much
+    as a short trial's training)."""
+    key = (json.dumps(data_spec, sort_keys=True), np.dtype(dtype).name)
+    if key not in _SUBSETS:
+        ds = _dataset(data_spec.get("path"), dtype)
+        rng = np.random.default_rng(data_spec.get("seed", 0))
+        train = _subset(*ds.train, data_spec.get("train"), rng)
+        validation = _subset(*ds.validation, data_spec.get("validation"), rng)
+        if len(_SUBSETS) >= 2:
+            _SUBSETS.pop(next(iter(_SUBSETS)))
+        _SUBSETS[key] = (train, validation, ds.test, ds.description)
+    return _SUBSETS[key]
 
 
 def _finite(values):
