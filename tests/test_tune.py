@@ -257,6 +257,17 @@ def test_an_interrupted_recipe_resumes_without_repeating_trials(tmp_path):
     assert len(lines) == len({json.loads(l)["key"] for l in lines}) == total
 
 
+def test_without_dask_trials_run_in_process(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    runner = tune.make_runner()
+    assert isinstance(runner, tune.InProcessRunner)
+    assert 'pip install "fastnn[dask]"' in runner.description
+    with pytest.raises(ImportError, match=r'pip install "fastnn\[dask\]"'):
+        tune.DaskRunner()
+    with pytest.raises(ValueError, match="exclude each other"):
+        tune.make_runner(scheduler="tcp://127.0.0.1:8786", in_process=True)
+
+
 # -- Dask -----------------------------------------------------------------------------
 
 distributed = pytest.importorskip("distributed")
