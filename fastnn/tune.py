@@ -898,6 +898,7 @@ def command(args):
             trial_sizes=None if args.trial_sizes is None else _numbers("--trial-sizes", args.trial_sizes, int),
             final_epochs=args.final_epochs, patience=args.patience, output=args.output)
     runner = make_runner(args.scheduler, args.workers, args.in_process, args.scheduler_file)
+    tuner = None
     try:
         with Tuner(network, fit, data=args.data, train_subset=args.subset or None,
                    validation_subset=args.validation_subset or None, trials=args.trials,
@@ -911,6 +912,11 @@ def command(args):
                 out = tuner.recipe(**recipe_args)
             seconds = time.perf_counter() - start
             ran = tuner.search.ran
+    except KeyboardInterrupt:
+        done = 0 if tuner is None else len(tuner.store.records)
+        print(f"fastnn tune: interrupted; {done} finished trials are in {args.trials}: the "
+              f"same command goes on from there", file=sys.stderr, flush=True)
+        return 130
     finally:
         runner.close()
     if grid or space:

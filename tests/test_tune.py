@@ -377,13 +377,35 @@ def test_cli_recipe_in_process_writes_summary_trials_and_model(tmp_path, capsys)
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["trials_run"] == len((tmp_path / "t.jsonl").read_text().splitlines())
     assert summary["mini_batch_size"] in (10, 20)
-    assert (tmp_path / "m.npz").exists()
-    # again: nothing to run, the same answer
+    first = tune_load(tmp_path / "m.npz").params.copy()
+    # again: nothing to run, the same answer; the final network, found in the trial file,
+    # is trained again here for --output, and comes out the same
     assert main(argv + ["--quiet"]) == 0
     again = json.loads((tmp_path / "s.json").read_text())
     assert again["trials_run"] == 0
     assert again["eta"] == summary["eta"] and again["lmbda"] == summary["lmbda"]
     assert "step" not in capsys.readouterr().out
+    assert (tune_load(tmp_path / "m.npz").params == first).all()
+
+
+def test_cli_interrupted_search_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def interrupted(spec):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(spec)
+        return real(spec)
+
+    real = tune.run_trial
+    monkeypatch.setattr(tune, "run_trial", interrupted)
+    argv = ["tune", "--in-process", "--grid", "eta=0.1,0.5,1", "--epochs", "1", "--subset",
+            "1000", "--validation-subset", "200", "--trials", str(tmp_path / "t.jsonl")]
+    assert main(argv) == 130
+    assert "interrupted; 2 finished trials are in" in capsys.readouterr().err
+    monkeypatch.setattr(tune, "run_trial", real)
+    assert main(argv + ["--json", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["trials_run"] == 1
 
 
 @pytest.mark.parametrize("argv, message", [
