@@ -1,4 +1,4 @@
-"""docs/guide.md runs as written: its ``python`` blocks in order in one namespace, and every
+"""docs/guide.md runs as written (and docs/sklearn.md's examples): its ``python`` blocks in order in one namespace, and every
 ``$`` line of its ``console`` blocks as a command, all in one working folder.
 
 A ``$ fastnn ...`` line runs ``fastnn.cli.main`` in this process; any other command runs
@@ -50,6 +50,24 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def namespace():
     return {"__name__": "guide"}
+
+
+SKLEARN_DOC = os.path.join(ROOT, "docs", "sklearn.md")
+
+
+@pytest.mark.skipif(not os.path.exists(SKLEARN_DOC), reason="docs/ is not installed")
+def test_sklearn_page_examples(tmp_path, monkeypatch):
+    """docs/sklearn.md's python blocks, in order, in one namespace."""
+    pytest.importorskip("sklearn")
+    monkeypatch.chdir(tmp_path)
+    text = open(SKLEARN_DOC, encoding="utf-8").read()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
+    assert len(blocks) >= 4
+    namespace = {"__name__": "sklearn_page"}
+    for block in blocks:
+        exec(compile(block, SKLEARN_DOC, "exec"), namespace)
+    assert namespace["clf"].classes_.tolist() == list(range(10))
+    assert namespace["reg"].score(namespace["X_valid"], namespace["y_valid"]) > 0.2
 
 
 def test_the_guide_has_examples():
