@@ -107,6 +107,7 @@ def _subset(X, y, count, rng):
 
 
 _SUBSETS = {}
+_WARMED = set()  # the kinds of run whose kernels this process has compiled or loaded
 
 
 def trial_data(data_spec, dtype):
@@ -153,12 +154,17 @@ def run_trial(spec):
         fit_args["restore_best"] = True
     lmbda = fit_args.get("lmbda", 0.0)
     # an untimed warm-up on a few samples compiles (or loads) the kernels, so the first
-    # epoch's seconds are training only
+    # epoch's seconds are training only; once per process for each kind of run
     m = fit_args.get("mini_batch_size", 10)
-    warm = Network(threads=1, seed=0, **net_args)
-    warm.fit(X[:2 * m], y[:2 * m], epochs=1, **{k: v for k, v in fit_args.items()
-                                                if k not in ("epochs", "early_stopping",
-                                                             "schedule", "restore_best")})
+    kind = json.dumps([net_args, m, str(fit_args.get("optimizer")), bool(fit_args.get("l1")),
+                       fit_args.get("dropout") is not None, "clip_norm" in fit_args],
+                      sort_keys=True, default=str)
+    if kind not in _WARMED:
+        warm = Network(threads=1, seed=0, **net_args)
+        warm.fit(X[:2 * m], y[:2 * m], epochs=1, **{k: v for k, v in fit_args.items()
+                                                    if k not in ("epochs", "early_stopping",
+                                                                 "schedule", "restore_best")})
+        _WARMED.add(kind)
     net = Network(threads=1, seed=spec["seed"], **net_args)
     start_cost = net.evaluate(X, y, lmbda)["cost"]
     start_acc = net.evaluate(X_val, y_val)["accuracy"]
@@ -550,11 +556,12 @@ class Tuner:
             specs.append(self._spec(stage, network, fit))
         names = sorted({n for p in points for n in p})
         records, _ = self.search.run(specs, _describe(names))
-        best = max(records, key=lambda r: (r["result"]["validation_accuracy"],
-                                           -(r["history"]["validation_cost"] or [math.inf])[-1]
-                                           if r["history"]["validation_cost"]
-                                           and r["history"]["validation_cost"][-1] is not None
-                                           else -math.inf))
+        def score(r):  # accuracy, then the lower last validation cost (None: diverged)
+            costs = r["history"]["validation_cost"]
+            last = costs[-1] if costs and costs[-1] is not None else math.inf
+            return r["result"]["validation_accuracy"], -last
+
+        best = max(records, key=score)
         return {"trials": records, "best": best}
 
     def grid_search(self, grid):
@@ -620,9 +627,11 @@ class Tuner:
         summary = {"runner": self.runner.description}
 
         # 1. simplify
-        self.say(f"step 1: simplify. Trials train on {self._count('train')} samples and "
-                 f"validate on {self._count('validation')}, network {list(sizes)}, one "
-                 f"thread each; {self.runner.description}")
+        counts = [f"{self.subset[p]:,}" if self.subset[p] else "all the"
+                  for p in ("train", "validation")]
+        self.say(f"step 1: simplify. Trials train on {counts[0]} samples (at most) and "
+                 f"validate on {counts[1]}, network {list(sizes)}, one thread each; "
+                 f"{self.runner.description}")
 
         # 2. threshold η
         self.say(f"step 2: threshold η. λ = 0; the training cost must fall in each of the "
@@ -691,12 +700,6 @@ class Tuner:
                  f"stopped: {result['stopped']})")
         summary["trials_run"] = self.search.ran
         return summary
-
-    def _count(self, part):
-        ds = _dataset(self.data_path, self.network.get("dtype", "float32"))
-        n = getattr(ds, part)[0].shape[0]
-        want = self.subset[part]
-        return n if want is None else min(n, want)
 
     def _threshold(self, stage, small, base, etas):
         describe = _describe(["eta"])

@@ -46,7 +46,7 @@ def test_delta_product(m, n_out):
 
 @pytest.mark.parametrize("beta", [0.0, 1.0, 0.75])
 @pytest.mark.parametrize("n_out", WIDTHS)
-@pytest.mark.parametrize("m", [1, 2, 3, 7, 13])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 7, 10, 13])
 def test_weight_product(m, n_out, beta):
     W, _, X, rows, D = _case(m, n_out)
     alpha = -0.3
