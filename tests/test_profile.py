@@ -211,7 +211,11 @@ def test_sweeps_run_in_reduced_form(kind):
     if kind == "threads":
         assert r["points"][0]["threads"] == 1
         assert r["points"][0]["speedup"] == 1.0
-        assert all(v == pytest.approx(1.0) for v in r["points"][0]["efficiency"].values())
+        # a phase timed at 0 (the loop skeleton can round to it on 512 samples) has no
+        # efficiency (None); every other phase's is 1 at one thread
+        defined = [v for v in r["points"][0]["efficiency"].values() if v is not None]
+        assert len(defined) >= len(r["points"][0]["efficiency"]) - 1
+        assert all(v == pytest.approx(1.0) for v in defined)
     assert kind in prof.format_sweep(r)
     json.loads(json.dumps(r))
 
