@@ -159,8 +159,12 @@ def test_exchange_walks_every_element_once_from_the_workers_offset():
 @pytest.mark.skipif(_threads.available() < 2, reason="needs two cores")
 def test_concurrent_exchanges_rarely_lose_updates():
     """Two workers on two threads, one exchange each at the end of the epoch: the result
-    is start + Δ₀ + Δ₁ unless the exchanges overlap (measured 3 runs in 2,000). A
-    partition or exchange that dropped a worker's share would fail every run."""
+    is start + Δ₀ + Δ₁ unless the exchanges overlap. How often they overlap depends on
+    the machine's scheduling (3 runs in 2,000 on the development machine, 0 in 300 of
+    this size, 4 in 30 once on a loaded CI machine), so the test does not bound the rate.
+    It checks what a bug would break: a partition or exchange that dropped a worker's
+    share would make every run differ, on nearly every parameter; an overlap of the two
+    staggered exchanges loses updates on fewer than half of them."""
     import importlib.util
     import pathlib
 
@@ -168,8 +172,10 @@ def test_concurrent_exchanges_rarely_lose_updates():
     spec = importlib.util.spec_from_file_location("hogwild_races", path)
     races = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(races)
-    records, _ = races.race_runs(30, n=1000, sizes=(100, 40, 10))
-    assert len(records) <= 3, records
+    runs = 30
+    records, n_params = races.race_runs(runs, n=1000, sizes=(100, 40, 10))
+    assert len(records) < runs, records  # at least one race-free run matched exactly
+    assert all(r["elements"] < n_params // 2 for r in records), (n_params, records)
 
 
 def test_hogwild_rejects_what_it_does_not_run():
