@@ -12,10 +12,12 @@ phase                     what runs (loop path; the matrix path's equivalent)
 ``output_delta``          δ^L = ∂C/∂z^L (``output_delta``; and the scale by −η/m)
 ``delta_product``         (W^{l+1})ᵀ δ^{l+1} (``dense.delta_product``; matmul)
 ``derivative``            δ^l ⊙= g'(z^l) (``multiply_by_derivative``)
-``weight_product``        W += −(η/m) δ a_inᵀ (``dense.weight_product``; matmul into G)
+``weight_product``        W += −(η/m) δ a_inᵀ (``dense.weight_product``; BLAS GEMM
+                          W ← δᵀA + βW, or matmul into G where no GEMM is bound)
 ``bias_gradient``         b += −(η/m) Σ δ (``bias_gradient``; ``bias_update_t``)
 ``update``                the fused update's remaining pass: weight decay W *= 1 − ηλ/n
-                          when λ > 0 (``scale_weights``); matrix path: W ← βW + G
+                          when λ > 0 (``scale_weights``); matrix path without a
+                          bound GEMM: W ← βW + G
 ``overhead``              the epoch loop itself with every kernel left out (matrix
                           path: the time between mini-batches in the epoch)
 ========================  =========================================================
@@ -96,7 +98,8 @@ def _batch_sizes(n, m):
 
 
 def cost_model(sizes, mini_batch_size, n_samples, itemsize=4, path="loops", decay=False,
-               quadratic=False, output_identity=False, hidden_identity=None):
+               quadratic=False, output_identity=False, hidden_identity=None,
+               fused_update=False):
     """FLOPs and bytes of every phase of every layer for one epoch (module docstring).
 
     Returns a list with one dict per layer (index 0 is the first weight layer), mapping
@@ -105,7 +108,9 @@ def cost_model(sizes, mini_batch_size, n_samples, itemsize=4, path="loops", deca
     array read and written counts once), for the largest mini-batch. ``decay``: the SGD step
     has λ > 0 (the loop path's decay pass); ``quadratic``: the quadratic cost (its output
     δ multiplies by g′); ``hidden_identity``: per hidden layer, whether its activation is
-    the identity (the derivative pass is then skipped).
+    the identity (the derivative pass is then skipped); ``fused_update``: on the matrix
+    path, the update runs inside the weight-gradient GEMM (BLAS's β term, fastnn/_blas.py)
+    and has no pass of its own.
     """
     sizes = [int(s) for s in sizes]
     L = len(sizes) - 1
@@ -152,7 +157,10 @@ def cost_model(sizes, mini_batch_size, n_samples, itemsize=4, path="loops", deca
                 add(l, "delta_product", 2 * k * n_next * n_out, nb, nb)
                 if not hidden_identity[l]:
                     add(l, "derivative", 2 * k * n_out, s * 3 * k * n_out, s * 2 * k * n_out)
-            if path == "matrix":
+            if path == "matrix" and fused_update:  # W ← δᵀA + βW: W read and written
+                nb = s * (w + k * n_in + k * n_out)
+                add(l, "weight_product", 2 * k * w + 2 * w, nb + s * w, nb)
+            elif path == "matrix":
                 nb = s * (w + k * n_in + k * n_out)
                 add(l, "weight_product", 2 * k * w, nb, nb)
                 add(l, "update", 2 * w, s * 3 * w, s * 2 * w)
@@ -382,7 +390,8 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
     model = cost_model(sizes, m, samples, np.dtype(dtype).itemsize, chosen, decay=lmbda > 0,
                        quadratic=e.cost == QUADRATIC,
                        output_identity=int(e.acts[-1]) in (IDENTITY, SOFTMAX),
-                       hidden_identity=[int(a) == IDENTITY for a in e.acts[:-1]])
+                       hidden_identity=[int(a) == IDENTITY for a in e.acts[:-1]],
+                       fused_update=chosen == "matrix" and e._matrix().fused_update)
     with _threads.limit(threads):
         build = _matrix_runners if chosen == "matrix" else _loop_runners
         runners = build(net, X, Y, order, m, eta, lmbda)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _matrix
+from fastnn import _blas, _matrix
 from fastnn.reference import ReferenceOptimizer
 
 from _oracle import reference_of, rel_err, targets
@@ -37,10 +37,14 @@ def matrix_net(*args, **kwargs):
 
 @pytest.mark.parametrize("hidden, pair", list(itertools.product(HIDDEN, PAIRS)), ids=str)
 @pytest.mark.parametrize("sizes", SIZES, ids=str)
-def test_sgd_epoch_matches_reference(sizes, hidden, pair):
+@pytest.mark.parametrize("fused", [True, False], ids=["blas-update", "two-pass-update"])
+def test_sgd_epoch_matches_reference(sizes, hidden, pair, fused):
     out, cost = pair
+    if fused and _blas.binding() is None:
+        pytest.skip("no BLAS GEMM bound (fastnn/_blas.py): the update runs as two passes")
     rng = np.random.default_rng(len(sizes) * 31 + len(str(hidden)))
     net = matrix_net(sizes, hidden, out, cost, dtype="float64", seed=4)
+    net._engine._matrix().fused_update = fused
     ref = reference_of(net)
     X = rng.standard_normal((29, sizes[0]))
     Y = targets(rng, 29, sizes[-1], cost)

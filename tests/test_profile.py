@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from fastnn import _blas
 from fastnn import profile as prof
 from fastnn.cli import main
 
@@ -80,6 +81,15 @@ def test_cost_model_matrix_path_hand_count():
     assert got[0]["weight_product"] == (60, 344)
     assert got[0]["update"] == (36, 432)
     assert got[1]["output_delta"] == (10, 200)
+    # the update inside BLAS's GEMM (W ← δᵀA + βW): 2 more FLOPs per weight per
+    # mini-batch in the product (2·6·3 = 36 -> 96), and W read as well as written
+    # (8·6·3 = 144 more bytes -> 488); no update pass
+    fused = _flops_bytes(prof.cost_model([3, 2, 1], 2, 5, itemsize=8, path="matrix",
+                                         fused_update=True))
+    assert fused[0]["weight_product"] == (96, 488)
+    assert "update" not in fused[0] and "update" not in fused[1]
+    assert {k: v for k, v in fused[0].items() if k != "weight_product"} == \
+        {k: v for k, v in got[0].items() if k not in ("weight_product", "update")}
 
 
 @pytest.mark.parametrize("sizes,m,n", [([784, 30, 10], 10, 1000), ([50, 40, 30, 20], 7, 100),
@@ -173,7 +183,10 @@ def test_phase_sum_agrees_with_epoch_matrix_path():
                          cost="log_likelihood", mini_batch_size=64, samples=2048 + 13,
                          repeats=5, path="matrix")
     assert r["path"] == "matrix"
-    assert {"gather", "update"} <= {p["phase"] for p in r["phases"]}
+    phases = {p["phase"] for p in r["phases"]}
+    assert "gather" in phases
+    # the update is its own pass only where no BLAS GEMM with β is bound (fastnn/_blas.py)
+    assert ("update" in phases) == (_blas.binding() is None)
     assert diff <= 0.15, f"phases differ from the epoch by {diff:.1%}"
 
 
