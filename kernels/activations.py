@@ -16,6 +16,10 @@ ELU           z if z > 0 else α(e^z - 1)  1 if z > 0 else α e^z
 SWISH         z σ(β z)                    σ(βz) + β z σ(βz)(1 - σ(βz))
 ============  ==========================  ===============================
 
+``exp`` is ``_exp.exp_``: the C library's in float64, and in float32 a polynomial that
+LLVM vectorizes (within 1.01 ulp; a sigmoid layer 4-5× faster), and divisions are
+``np.divide`` (Numba's ``/`` checks for a zero divisor, which keeps a loop scalar).
+
 α and β are the layer's ``param``. Sigmoid and tanh derivatives are computed from the
 stored activations (no second ``exp``) unless ``from_z`` is set: dropout scales the stored
 activations, so its layers take the derivative from z.
@@ -24,6 +28,7 @@ Arrays are ``(m, n)`` blocks: one row per sample of the mini-batch.
 """
 import numpy as np
 
+from ._exp import exp_
 from ._jit import ONE, ZERO, jit, jit_ordered
 
 SIGMOID = 0
@@ -98,7 +103,7 @@ def softmax_rows(Z, A):
         zmax = row_max(z)
         total = ZERO * zmax
         for j in range(n):
-            e = np.exp(z[j] - zmax)
+            e = exp_(z[j] - zmax)
             a[j] = e
             total += e
         inv = ONE / total
@@ -125,7 +130,7 @@ def activate(Z, A, code, param):
     if code == SIGMOID:
         for i in range(m):
             for j in range(n):
-                A[i, j] = ONE / (ONE + np.exp(-Z[i, j]))
+                A[i, j] = np.divide(ONE, ONE + exp_(-Z[i, j]))
     elif code == TANH:
         for i in range(m):
             for j in range(n):
@@ -150,19 +155,19 @@ def activate(Z, A, code, param):
         for i in range(m):
             for j in range(n):
                 z = Z[i, j]
-                A[i, j] = z if z > ZERO else param * (np.exp(z) - ONE)
+                A[i, j] = z if z > ZERO else param * (exp_(z) - ONE)
     elif code == SWISH:
         for i in range(m):
             for j in range(n):
                 z = Z[i, j]
-                A[i, j] = z / (ONE + np.exp(-param * z))
+                A[i, j] = np.divide(z, ONE + exp_(-param * z))
 
 
 @jit
 def _prime_from_z(z, code, param):
     """g'(z) for an elementwise activation, from z alone."""
     if code == SIGMOID:
-        s = ONE / (ONE + np.exp(-z))
+        s = np.divide(ONE, ONE + exp_(-z))
         return s * (ONE - s)
     if code == TANH:
         t = np.tanh(z)
@@ -172,9 +177,9 @@ def _prime_from_z(z, code, param):
     if code == LEAKY_RELU:
         return ONE if z > ZERO else param
     if code == ELU:
-        return ONE if z > ZERO else param * np.exp(z)
+        return ONE if z > ZERO else param * exp_(z)
     if code == SWISH:
-        s = ONE / (ONE + np.exp(-param * z))
+        s = np.divide(ONE, ONE + exp_(-param * z))
         return s + param * z * s * (ONE - s)
     return ONE + ZERO * z  # IDENTITY
 
