@@ -145,7 +145,7 @@ def forward_product(W, b, A_in, rows, Z):
     one at a time, so online learning (m = 1) does no repeated work.
     """
     m = rows.shape[0]
-    r = 0
+    r = m - m  # not the literal 0: Numba would compile _forward_block once more for it
     while m - r >= 3:
         r1 = r + 1
         r2 = r + 2
@@ -242,7 +242,7 @@ def delta_product(W_next, D_next, D):
     rows of W_next; an odd last sample runs alone.
     """
     m = D_next.shape[0]
-    r = 0
+    r = m - m  # not the literal 0: Numba would compile _delta_two once more for it
     while r + 2 <= m:
         _delta_two(W_next, D_next, r, D[r], D[r + 1])
         r += 2
