@@ -157,14 +157,15 @@ def test_exchange_walks_every_element_once_from_the_workers_offset():
 
 
 @pytest.mark.skipif(_threads.available() < 2, reason="needs two cores")
-def test_concurrent_exchanges_rarely_lose_updates():
+def test_concurrent_exchanges_match_the_race_free_result_when_they_do_not_overlap():
     """Two workers on two threads, one exchange each at the end of the epoch: the result
-    is start + Δ₀ + Δ₁ unless the exchanges overlap. How often they overlap depends on
-    the machine's scheduling (3 runs in 2,000 on the development machine, 0 in 300 of
-    this size, 4 in 30 once on a loaded CI machine), so the test does not bound the rate.
-    It checks what a bug would break: a partition or exchange that dropped a worker's
-    share would make every run differ, on nearly every parameter; an overlap of the two
-    staggered exchanges loses updates on fewer than half of them."""
+    is exactly start + Δ₀ + Δ₁ unless the two unlocked exchanges overlap, and then one
+    worker's change is lost where they did (Hogwild's design). How often, and how much,
+    depends on the machine's scheduling: 0 in 300 runs on the development machine; on a
+    loaded CI machine 4 in 30, once one whose worker was preempted mid-exchange and wrote
+    back stale values over nearly the whole buffer. So the test bounds neither; it checks
+    what a bug in the partition or the exchange would break in every run: some run, of up
+    to 100, must match the race-free prediction element for element."""
     import importlib.util
     import pathlib
 
@@ -172,10 +173,14 @@ def test_concurrent_exchanges_rarely_lose_updates():
     spec = importlib.util.spec_from_file_location("hogwild_races", path)
     races = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(races)
-    runs = 30
-    records, n_params = races.race_runs(runs, n=1000, sizes=(100, 40, 10))
-    assert len(records) < runs, records  # at least one race-free run matched exactly
-    assert all(r["elements"] < n_params // 2 for r in records), (n_params, records)
+    lost = []
+    for attempt in range(100):
+        records, n_params = races.race_runs(1, n=1000, sizes=(100, 40, 10), seed=attempt)
+        if not records:
+            break
+        lost += records
+    else:
+        raise AssertionError(f"all 100 runs differ from the race-free result: {lost[:5]}")
 
 
 def test_hogwild_rejects_what_it_does_not_run():
