@@ -11,9 +11,10 @@ through threadpoolctl's list of the loaded libraries. It is the same library, wi
 same thread limit (fastnn/_threads.py), that ``matmul`` calls.
 
 When that library is not there (NumPy built against MKL, Accelerate or a system BLAS,
-whose integer width cannot be told from outside), :func:`gemm` is ``None`` and the matrix
-path keeps its two passes. ``FASTNN_BLAS_GEMM=0`` turns the binding off too (the tests
-compare the two forms).
+whose integer width cannot be told from outside), :func:`binding` is ``None``,
+:func:`gemm` returns False and the matrix path keeps its two passes.
+``FASTNN_BLAS_GEMM=0`` turns the binding off too (the tests compare the two forms);
+``1`` or unset leaves it on.
 """
 import ctypes
 import os
@@ -41,8 +42,16 @@ def _numpy_blas_paths():
     return sorted(paths, key=lambda p: not p.startswith(numpy_dirs))
 
 
+ENV = "FASTNN_BLAS_GEMM"
+
+
 def _bind():
-    if os.environ.get("FASTNN_BLAS_GEMM", "").strip() == "0":
+    switch = os.environ.get(ENV, "").strip()
+    if switch not in ("", "0", "1"):
+        raise ValueError(f"environment variable {ENV}={switch!r} is invalid; expected '0' "
+                         f"(the matrix path's update as a pass of its own) or '1' (inside "
+                         f"BLAS's GEMM, the default)")
+    if switch == "0":
         return None
     for path in _numpy_blas_paths():
         try:
@@ -54,20 +63,19 @@ def _bind():
                 fs, fd = getattr(lib, s_name), getattr(lib, d_name)
             except AttributeError:
                 continue
-            funcs = {}
             for f, real in ((fs, ctypes.c_float), (fd, ctypes.c_double)):
                 f.restype = None
                 f.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, int_t, int_t, int_t,
                               real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t, real,
                               ctypes.c_void_p, int_t]
-            funcs[np.dtype(np.float32)] = fs
-            funcs[np.dtype(np.float64)] = fd
-            return {"path": path, "symbols": (s_name, d_name), "funcs": funcs}
+            return {"path": path, "symbols": (s_name, d_name),
+                    "funcs": {np.dtype(np.float32): fs, np.dtype(np.float64): fd}}
     return None
 
 
 def binding():
-    """``{"path", "symbols", "funcs"}`` of the bound GEMM, or None (looked up once)."""
+    """``{"path", "symbols", "funcs"}`` of the bound GEMM, or None (looked up once).
+    Raises ValueError when $FASTNN_BLAS_GEMM is set to anything but 0 or 1."""
     if "b" not in _state:
         _state["b"] = _bind()
     return _state["b"]

@@ -4,7 +4,8 @@
 calls it cannot be vectorized (Numba's vectorized SVML math needs a patched LLVM the
 llvmlite wheels do not ship), so the sigmoid layer of configs A and B ran at about 3 ns
 per element, 6% of B's epoch. :func:`exp_` is ``np.exp`` in float64 (unchanged results)
-and, in float32, :func:`exp32`: plain arithmetic LLVM vectorizes, at 0.6 ns per sigmoid.
+and, in float32, exp32 (``_exp32_impl``): plain arithmetic LLVM vectorizes, at 0.6 ns
+per sigmoid.
 
 exp32(x), the classic single-precision scheme (Cody and Waite's range reduction and a
 degree-6 minimax polynomial, the coefficients of Cephes' ``expf``):
@@ -19,7 +20,8 @@ degree-6 minimax polynomial, the coefficients of Cephes' ``expf``):
 
 Measured over 4 million points of [−110, 95] (tests/test_activations_exp.py checks it):
 at most 1.01 ulp from the correctly rounded value where e^x is a normal float32 (libm's
-``expf``: 0.5). It is compiled without the ``reassoc`` fast-math flag (``jit_ordered``):
+``expf``: 0.5). It is compiled without the ``reassoc`` fast-math flag (the overload's
+``jit_options``, like _jit.py's ``jit_ordered``):
 reassociating step 1 would fold the two parts of ln 2 back into one and lose the
 reduction's precision. The flags are per instruction, so this holds after LLVM inlines it
 into a kernel compiled with ``reassoc``.
@@ -71,7 +73,7 @@ def _exp32_impl(x):
 
 
 def exp_(x):
-    """e^x: ``np.exp`` for float64, :func:`exp32` for float32 (inside kernels)."""
+    """e^x: ``np.exp`` for float64, exp32 for float32 (inside kernels)."""
     return np.exp(x)
 
 

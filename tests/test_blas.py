@@ -105,3 +105,12 @@ def test_switched_off_by_environment():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["True", "False", "False"]
+
+
+def test_bad_switch_value_is_named():
+    code = "from fastnn import _blas; _blas.binding()"
+    env = dict(os.environ, FASTNN_BLAS_GEMM="off")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert "FASTNN_BLAS_GEMM='off' is invalid; expected '0'" in proc.stderr
