@@ -10,12 +10,14 @@ import time
 import numpy as np
 
 from . import _matrix, _threads
+from .kernels import activations as _activations
+from .kernels import dense as _dense
 from .kernels import dropout as _dropout
 from .kernels import epoch as _epoch
 from .kernels import hogwild as _hogwild
 from .kernels import optim as _optim
 from .kernels import update as _update
-from .kernels.costs import cost_sum
+from .kernels.costs import COST_SUMS
 from .kernels.dropout import splitmix64 as _splitmix64
 
 #: rows per block when evaluating a whole data set
@@ -262,26 +264,35 @@ class Engine:
             return Z, A
         ident, ws_z, ws_a, _ = self._workspace(m)
         rows = np.arange(N, dtype=np.int64)
-        # The training loop's own forward pass, block by block: no second compiled copy
-        # of it (a kernel that loops over the blocks would cost seconds of compile time).
-        mask = np.empty(0, self.dtype)
-        hidden = int(self.sizes[1:-1].sum())  # the output block follows every hidden one
+        # Layer by layer through the kernels the training loop has compiled already (the
+        # forward product and the layer's activation): evaluation compiles nothing of its
+        # own, where a compiled loop around them would cost a second of cold compile.
+        Ws = self.weights(params)
+        bs = self.biases(params)
+        L = len(Ws)
         for start in range(0, N, m):
             stop = min(start + m, N)
-            _epoch.forward_pass(params, self.w_off, self.b_off, self.sizes, self.acts,
-                                self.act_params, self._no_drop, mask, X, rows[start:stop],
-                                ident, ws_z, ws_a)
-            out = (stop - start) * hidden
-            size = (stop - start) * n_out
-            Z[start:stop] = ws_z[out:out + size].reshape(stop - start, n_out)
-            A[start:stop] = ws_a[out:out + size].reshape(stop - start, n_out)
+            k = stop - start
+            A_in, r_in = X, rows[start:stop]
+            off = 0
+            for l in range(L):
+                if l == L - 1:
+                    Zl, Al = Z[start:stop], A[start:stop]
+                else:
+                    n = int(self.sizes[l + 1])
+                    Zl = ws_z[off:off + k * n].reshape(k, n)
+                    Al = ws_a[off:off + k * n].reshape(k, n)
+                    off += k * n
+                _dense.forward_product(Ws[l], bs[l], A_in, r_in, Zl)
+                _activations.activate(Zl, Al, self.acts[l], self.act_params[l])
+                A_in, r_in = Al, ident[:k]
         return Z, A
 
     def total_cost(self, params, Y, Z, A, lmbda):
         """Mean cost over the rows of outputs (Z, A) with targets Y, plus ½(λ/n)Σ‖W‖²."""
         n = Y.shape[0]
         rows = np.arange(n, dtype=np.int64)
-        cost = cost_sum(Z, A, Y, rows, self.cost) / n
+        cost = COST_SUMS[self.cost](Z, A, Y, rows) / n
         return float(cost + self.weight_penalty(params, lmbda, n))
 
     def weight_penalty(self, params, lmbda, n):

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _blas
 from .kernels import matrix as _k
-from .kernels.activations import multiply_by_derivative
+from .kernels.activations import activate, multiply_by_derivative
 from .kernels.costs import output_delta
 from .kernels.dropout import dropout_mask
 from .kernels.optim import apply_step, clip_by_norm
@@ -119,7 +119,8 @@ class MatrixPath:
         for l in range(self.L - 1):
             np.matmul(Ws[l], prev_t, out=blk.ZT[l])
             clock.lap(l, "forward_product")
-            _k.bias_activate_t(blk.ZT[l], bs[l], blk.AT[l], self.acts[l], self.act_params[l])
+            _k.add_bias_t(blk.ZT[l], bs[l])
+            activate(blk.ZT[l], blk.AT[l], self.acts[l], self.act_params[l])
             if drop_p is not None and drop_p[l] > 0:
                 _k.scale_rows(blk.AT[l], mask[self._mask_slices[l]])
             clock.lap(l, "activation")
@@ -127,7 +128,8 @@ class MatrixPath:
         last = self.L - 1
         np.matmul(prev_t.T, Ws[last].T, out=blk.Z)
         clock.lap(last, "forward_product")
-        _k.bias_activate(blk.Z, bs[last], blk.A, self.acts[last], self.act_params[last])
+        _k.add_bias(blk.Z, bs[last])
+        activate(blk.Z, blk.A, self.acts[last], self.act_params[last])
         clock.lap(last, "activation")
 
     def backward(self, Ws, Y, rows, blk, alpha, out_W, out_b, beta_w, beta_b, drop_p=None,

@@ -8,7 +8,7 @@ phase                     what runs (loop path; the matrix path's equivalent)
 ========================  =========================================================
 ``gather``                matrix path only: X[rows] copied into the input block
 ``forward_product``       z = W a_in + b (``dense.forward_product``; NumPy matmul)
-``activation``            a = g(z) (``activate``; bias add and g: ``bias_activate``)
+``activation``            a = g(z) (``activate``; the matrix path: ``add_bias`` then g)
 ``output_delta``          δ^L = ∂C/∂z^L (``output_delta``; and the scale by −η/m)
 ``delta_product``         (W^{l+1})ᵀ δ^{l+1} (``dense.delta_product``; matmul)
 ``derivative``            δ^l ⊙= g'(z^l) (``multiply_by_derivative``)

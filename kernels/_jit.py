@@ -23,6 +23,21 @@ def jit(func):
     return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH))(func)
 
 
+def jit_inline(func):
+    """Compile ``func`` like ``jit`` when it is called from Python; a compiled caller gets
+    its body inlined at Numba's IR level (``inline="always"``), before typing.
+
+    For the thin wrappers between the passes and the kernels that do the work (a layer's
+    forward, hidden δ, weight gradient, the output δ). Numba optimizes each compiled
+    function together with every kernel it links in and turns all of that into machine
+    code again, so each level of calls compiles the whole tree below it once more; one
+    level less saved about half a second of the float32 epoch's cold compile. Inlining
+    the small helpers called many times per pass (views of a layer's weights and
+    workspace blocks) or the passes themselves cost more than it saved: each call site
+    inlines its own copy (docs/performance.md)."""
+    return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH), inline="always")(func)
+
+
 def jit_ordered(func):
     """Compile ``func`` like ``jit`` but without ``reassoc``, for the few small
     evaluation-only helpers whose accuracy depends on the order of their operations

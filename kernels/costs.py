@@ -24,7 +24,7 @@ Arrays: ``Z``, ``A``, ``D`` are ``(m, n_out)``; ``Y`` is the full target array
 """
 import numpy as np
 
-from ._jit import ZERO, jit, jit_ordered
+from ._jit import ZERO, jit, jit_inline, jit_ordered
 from .activations import SOFTMAX, log_softmax_at, multiply_by_derivative, row_log_softmax_parts
 
 QUADRATIC = 0
@@ -32,7 +32,7 @@ CROSS_ENTROPY = 1
 LOG_LIKELIHOOD = 2
 
 
-@jit
+@jit_inline
 def output_delta(Z, A, Y, rows, cost, act, param, D):
     """D = δ^L for the mini-batch rows; see the module table."""
     m, n = A.shape
@@ -72,31 +72,62 @@ def cross_entropy_term(z, y):
 
 
 @jit
-def cost_sum(Z, A, Y, rows, cost):
-    """Σ over the rows of the per-sample cost (float64 accumulator)."""
+def quadratic_sum(Z, A, Y, rows):
+    """Σ over the rows of ½‖a − y‖² (float64 accumulator)."""
     m, n = A.shape
     total = 0.0
-    if cost == QUADRATIC:
-        for i in range(m):
-            y = Y[rows[i]]
-            s = 0.0
-            for j in range(n):
-                e = np.float64(A[i, j]) - np.float64(y[j])
-                s += e * e
-            total += 0.5 * s
-    elif cost == CROSS_ENTROPY:
-        for i in range(m):
-            y = Y[rows[i]]
-            for j in range(n):
-                total += cross_entropy_term(Z[i, j], y[j])
-    elif cost == LOG_LIKELIHOOD:
-        # −ln softmax(z)_j = l + |z_j − max|: two non-negative terms, no cancellation, and
-        # max is never added to l first (row_log_softmax_parts says why)
-        for i in range(m):
-            y = Y[rows[i]]
-            z = Z[i]
-            zmax, l = row_log_softmax_parts(z)
-            for j in range(n):
-                if y[j] != ZERO:
-                    total -= np.float64(y[j]) * log_softmax_at(z[j], zmax, l)
+    for i in range(m):
+        y = Y[rows[i]]
+        s = 0.0
+        for j in range(n):
+            e = np.float64(A[i, j]) - np.float64(y[j])
+            s += e * e
+        total += 0.5 * s
     return total
+
+
+@jit
+def cross_entropy_sum(Z, A, Y, rows):
+    """Σ over the rows of the cross-entropy, from z (float64 accumulator)."""
+    m, n = A.shape
+    total = 0.0
+    for i in range(m):
+        y = Y[rows[i]]
+        for j in range(n):
+            total += cross_entropy_term(Z[i, j], y[j])
+    return total
+
+
+@jit
+def log_likelihood_sum(Z, A, Y, rows):
+    """Σ over the rows of −Σ_j y_j ln softmax(z)_j (float64 accumulator).
+
+    −ln softmax(z)_j = l + |z_j − max|: two non-negative terms, no cancellation, and max
+    is never added to l first (``row_log_softmax_parts`` says why)."""
+    m, n = A.shape
+    total = 0.0
+    for i in range(m):
+        y = Y[rows[i]]
+        z = Z[i]
+        zmax, l = row_log_softmax_parts(z)
+        for j in range(n):
+            if y[j] != ZERO:
+                total -= np.float64(y[j]) * log_softmax_at(z[j], zmax, l)
+    return total
+
+
+#: the per-sample cost sums, indexed by cost code (the engine calls the one it needs, so
+#: evaluation compiles one cost, not three)
+COST_SUMS = (quadratic_sum, cross_entropy_sum, log_likelihood_sum)
+
+
+@jit
+def cost_sum(Z, A, Y, rows, cost):
+    """Σ over the rows of the per-sample cost of code ``cost`` (float64 accumulator)."""
+    if cost == QUADRATIC:
+        return quadratic_sum(Z, A, Y, rows)
+    if cost == CROSS_ENTROPY:
+        return cross_entropy_sum(Z, A, Y, rows)
+    if cost == LOG_LIKELIHOOD:
+        return log_likelihood_sum(Z, A, Y, rows)
+    return 0.0

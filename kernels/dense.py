@@ -12,7 +12,7 @@ each load feeds two fused multiply-adds or more.
 """
 import numpy as np
 
-from ._jit import ZERO, jit
+from ._jit import ZERO, jit, jit_inline
 from .activations import activate, multiply_by_derivative
 
 
@@ -159,7 +159,7 @@ def forward_product(W, b, A_in, rows, Z):
         r += 1
 
 
-@jit
+@jit_inline
 def forward(W, b, A_in, rows, Z, A, act, param):
     """Z[r] = W a_in[r] + b and A[r] = g(Z[r]) for the m = len(rows) samples:
     ``forward_product`` then the activation (activations.py)."""
@@ -250,7 +250,7 @@ def delta_product(W_next, D_next, D):
         _delta_one(W_next, D_next, r, D[r])
 
 
-@jit
+@jit_inline
 def hidden_delta(W_next, D_next, Z, A, act, param, from_z, D):
     """δ^l = g'(z^l) ⊙ (W^{l+1})ᵀ δ^{l+1}, one row per sample (see activations.py for ``from_z``).
 
@@ -394,7 +394,7 @@ def scale_weights(W, beta):
         _scale_row(W[j], beta)
 
 
-@jit
+@jit_inline
 def weight_gradient(D, A_in, rows, alpha, beta_w, beta_b, W_out, b_out):
     """W_out ← β_w W_out + α Σ_r δ[r] a_in[r]ᵀ and b_out ← β_b b_out + α Σ_r δ[r].
 

@@ -5,7 +5,8 @@ For large layers the engine does the three products of each layer -- Z = A_in W�
 outputs, called from Python, never from inside a Numba kernel), and these kernels do the
 cheap passes between them, each one sweep over its arrays:
 
-* ``bias_activate`` / ``bias_activate_t``: Z += b, then A = g(Z);
+* ``add_bias`` / ``add_bias_t``: Z += b (then the layer's activation kernel,
+  activations.activate, called from Python);
 * ``scale``: D *= α (the output δ is scaled by the step once, so every δ and every
   product built from it carries the step, and no later pass is needed to scale ∇W);
 * ``decay_add``: W ← β W + G (the book's weight decay and update in one pass);
@@ -20,18 +21,16 @@ n_in × m), the shape BLAS runs fastest (measured: 96 vs 80 GFLOP/s for A·Wᵀ 
 so that softmax and the costs' kernels apply unchanged.
 """
 from ._jit import ZERO, jit
-from .activations import activate
 
 
 @jit
-def bias_activate(Z, b, A, code, param):
-    """Z[i] += b for every row, then A = g(Z) (activations.py's ``code`` and ``param``)."""
+def add_bias(Z, b):
+    """Z[i] += b for every row (then the layer's activation, activations.activate)."""
     m, n = Z.shape
     for i in range(m):
         z = Z[i]
         for j in range(n):
             z[j] += b[j]
-    activate(Z, A, code, param)
 
 
 @jit
@@ -69,16 +68,15 @@ def decay_add(W, G, beta):
 
 
 @jit
-def bias_activate_t(ZT, b, AT, code, param):
-    """Feature-major blocks ``(n, m)``: ZT[j] += b[j] for every unit j, then AT = g(ZT)
-    (elementwise activations only: softmax is row-wise and stays sample-major)."""
+def add_bias_t(ZT, b):
+    """Feature-major block ``(n, m)``: ZT[j] += b[j] for every unit j (then an elementwise
+    activation; softmax is row-wise and stays sample-major)."""
     n, m = ZT.shape
     for j in range(n):
         z = ZT[j]
         bj = b[j]
         for i in range(m):
             z[i] += bj
-    activate(ZT, AT, code, param)
 
 
 @jit

@@ -4,7 +4,7 @@ The fused kernels (``forward``, ``hidden_delta``, ``weight_gradient``) are cover
 the whole network in test_parity.py; ``fastnn profile`` times their parts one by one, so
 each part is checked here on its own, at every block shape: sample counts 1 to 13 hit
 the forward product's 5-sample blocks, its padded last block of 3 or 4 and its single
-rows, and the gradient's 4/2/1-sample blocks; output widths 1 to 9 hit the 4-neuron
+rows, and the gradient's 5/2/1-sample blocks; output widths 1 to 9 hit the 4-neuron
 groups with a clamped last index and the gradient's odd last row.
 """
 import numpy as np
