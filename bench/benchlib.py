@@ -487,6 +487,17 @@ def measure_gemm():
             for name, shape in GEMM_SHAPES.items()}
 
 
+def measure_fma():
+    """{dtype: GFLOP/s} of the core's multiply-add peak (fastnn/_peak.py: chains of FMAs)
+    on Numba's current thread count: the machine's limit where the BLAS behind the GEMM
+    peak runs narrower vectors than the core has."""
+    import numba
+
+    from fastnn import _peak
+    return {dt: _peak.fma_peak(dt, threads=numba.get_num_threads())
+            for dt in ("float32", "float64")}
+
+
 def _timed(fn):
     t = time.perf_counter()
     fn()
@@ -516,11 +527,12 @@ def machine_info():
 
 
 def build_report(s_per_epoch, *, threads, data_description, compile_times=None,
-                 gemm=None, method="", command="", extra=None):
+                 gemm=None, method="", command="", extra=None, fma=None):
     """The ratio table as a dict.
 
     ``s_per_epoch[(config, impl, dtype)]`` = median seconds per 50,000-sample epoch (the
-    reference's already scaled); ``gemm`` = measure_gemm()'s dict; ``extra[(config, impl,
+    reference's already scaled); ``gemm`` = measure_gemm()'s dict, ``fma`` measure_fma()'s;
+    ``extra[(config, impl,
     dtype)]`` = more per-case figures (cpu_per_wall, compile_s) to keep.
     """
     report = {"date": datetime.date.today().isoformat(), "command": command,
@@ -556,6 +568,8 @@ def build_report(s_per_epoch, *, threads, data_description, compile_times=None,
             entry["peak_fraction"] = {k: g / peak[k.rsplit("_", 1)[1]]
                                       for k, g in gflops.items()}
             entry["limit_s_at_gemm_peak"] = {dt: flop / (g * 1e9) for dt, g in peak.items()}
+        if fma:
+            entry["fma_fraction"] = {k: g / fma[k.rsplit("_", 1)[1]] for k, g in gflops.items()}
         if extra:
             entry["extra"] = {key(i, d): v for (c, i, d), v in extra.items() if c == config}
         report["configs"][config] = entry
@@ -564,6 +578,8 @@ def build_report(s_per_epoch, *, threads, data_description, compile_times=None,
     if gemm:
         report["gemm_gflops"] = gemm
         report["peak_shape"] = PEAK_SHAPE
+    if fma:
+        report["fma_gflops"] = fma
     return report
 
 
@@ -624,6 +640,10 @@ def format_report(report):
         lines += _table(report, f"fraction of the NumPy GEMM peak ({report['peak_shape']}, "
                                 f"same dtype, same threads)", lambda e, k: (
             f"{e['peak_fraction'][k]:.0%}" if k in e.get("peak_fraction", {}) else None))
+    if report.get("fma_gflops"):
+        lines += _table(report, "fraction of the FMA peak (multiply-add chains, same dtype, "
+                                "same threads)", lambda e, k: (
+            f"{e['fma_fraction'][k]:.0%}" if k in e.get("fma_fraction", {}) else None))
     if any(e.get("extra") for e in report["configs"].values()):
         lines += _table(report, "CPU time / wall time during the timed epochs (~ cores "
                                 "busy)", lambda e, k: (
@@ -657,6 +677,9 @@ def format_report(report):
     for name, g in (report.get("gemm_gflops") or {}).items():
         lines.append(f"NumPy GEMM {name}, same threads: " + ", ".join(
             f"{dt} {v:.1f} GFLOP/s" for dt, v in g.items()))
+    if report.get("fma_gflops"):
+        lines.append("FMA peak (multiply-add chains), same threads: " + ", ".join(
+            f"{dt} {v:.1f} GFLOP/s" for dt, v in report["fma_gflops"].items()))
     comp = report.get("compile")
     if comp:
         for label in ("cold", "warm"):

@@ -8,7 +8,8 @@ import pytest  # noqa: E402
 #   "epoch": {(config, impl, dtype): median seconds per 50,000-sample epoch}
 #   "extra": {(config, impl, dtype): {"cpu_per_wall", "compile_s", "samples_per_s"}}
 #   "kernels": {(kernel, layer, dtype, runner): kernellib.KernelCase.metrics()}
-#   "compile": measure_compile()'s dict;  "gemm": measure_gemm()'s;  "threads": thread_info()
+#   "compile": measure_compile()'s dict;  "gemm": measure_gemm()'s;  "fma": measure_fma()'s;
+#   "threads": thread_info()
 RESULTS = pytest.StashKey[dict]()
 
 
@@ -129,6 +130,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         results["epoch"], threads=results.get("threads", {}),
         data_description=results.get("data_description", ""),
         compile_times=results.get("compile"), gemm=results.get("gemm"),
+        fma=results.get("fma"),
         extra=results.get("extra"), command=command,
         method=(f"pytest-benchmark pedantic, median of "
                 f"{rounds or '5 (A, B) / 3 (C)'} rounds (reference: at most 3), "

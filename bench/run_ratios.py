@@ -104,6 +104,7 @@ def main(argv=None):
                   flush=True)
         limit.refresh()
         gemm = benchlib.measure_gemm()
+        fma = benchlib.measure_fma()
 
     medians = {k: statistics.median(v) for k, v in times.items()}
     extra = {}
@@ -114,7 +115,7 @@ def main(argv=None):
     cmd = " ".join(["python bench/run_ratios.py"] + list(sys.argv[1:] if argv is None else argv))
     report = benchlib.build_report(
         medians, threads=threads, data_description=data.description,
-        compile_times=compile_times, gemm=gemm, command=cmd, extra=extra,
+        compile_times=compile_times, gemm=gemm, fma=fma, command=cmd, extra=extra,
         method=(f"time.perf_counter, median of {repeats} repeats"
                 + (f" (C: {min(repeats, C_REPEATS)})" if "C" in configs else "")
                 + ", implementations interleaved (order rotated each repeat), fresh "

@@ -73,6 +73,7 @@ def _blas_controller():
 _lock = threading.Lock()
 _active = []          # the thread counts of every limit() in progress, in any Python thread
 _original = None      # threadpoolctl's record of the BLAS limits from before the first
+_refreshed = []       # and of those refresh() changed since, restored (last first) with it
 
 
 def _take_blas_control():
@@ -118,13 +119,25 @@ def limit(threads):
         with _lock:
             _active.remove(threads)
             if not _active:
+                _take_blas_control()
+                while _refreshed:
+                    _refreshed.pop().restore_original_limits()
                 if _original is not None:
-                    _take_blas_control()
                     _original.restore_original_limits()
                 _original = None
             else:
                 _set_blas(max(_active))
         numba.set_num_threads(previous)
+
+
+def refresh():
+    """Apply the BLAS limit in force (if any ``limit`` block is running) to the libraries
+    loaded since it was set: compiling a first kernel makes Numba load SciPy's own
+    OpenBLAS, which would otherwise run with every core inside a one-thread block. Its
+    previous limits come back when the last block ends, with the others'."""
+    with _lock:
+        if _active:
+            _refreshed.append(_set_blas(max(_active)))
 
 
 def info():

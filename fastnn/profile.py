@@ -40,9 +40,13 @@ element for a bias add, a − y, an activation value, a bias-gradient add, a sca
 decay, and 2 (g′ and the product) per element of the derivative. Bytes count every array
 a phase reads or writes once per call (a product reads W, its input rows and writes its
 output; the fused weight product reads and writes W), at the dtype's size; indices are
-not counted. Achieved rates are placed on a roofline made of the GEMM peak (NumPy's
-``matmul``, 1024³) and a streaming copy's bandwidth, both measured in the same run
-under the same thread count.
+not counted. Achieved rates are placed on a roofline made of the machine's compute peak
+and a streaming copy's bandwidth, all measured in the same run under the same thread
+count. The compute peak is the larger of two yardsticks: the GEMM peak (NumPy's
+``matmul``, 1024³; ``%peak`` is against it, as the targets are) and the core's
+multiply-add peak (chains of FMAs, fastnn/_peak.py; ``%fma``), which is the higher one
+where the BLAS runs narrower vectors than the core and Numba's loops have (OpenBLAS's
+Haswell kernel on an AVX-512 core).
 """
 import platform
 import time
@@ -50,14 +54,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _checks, _threads
+from . import _checks, _peak, _threads
 from .kernels import profile as _kp
 from .kernels import epoch as _epoch
 from .kernels.activations import IDENTITY, SOFTMAX
 from .kernels.costs import QUADRATIC
 
 #: the JSON schema's name and version: bumped when a field changes meaning or goes away
-SCHEMA = "fastnn.profile/1"
+#: /2 added the FMA peak (machine: fma_peak_gflops, compute_peak_gflops; phases: fma_fraction)
+#: and puts the roofline at the compute peak, the larger of the GEMM and FMA peaks
+SCHEMA = "fastnn.profile/2"
 
 #: phase keys in epoch order, with the names the table prints
 PHASES = {
@@ -327,16 +333,19 @@ def _matrix_runners(net, X, Y, order, m, eta, lmbda):
     return {("matrix", "epoch"): run}
 
 
-def _roofline(flops, nbytes, footprint, seconds, peak, memory_bw, cache_bw):
-    """Achieved rates and where the phase sits on the roofline: the GEMM peak, and the
-    cache bandwidth when one call's footprint fits ``CACHE_RESIDENT_BYTES``, else memory's."""
+def _roofline(flops, nbytes, footprint, seconds, gemm_peak, memory_bw, cache_bw, fma_peak=0.0):
+    """Achieved rates and where the phase sits on the roofline: the compute peak (the
+    larger of ``gemm_peak`` and ``fma_peak``, in GFLOP/s), and the cache
+    bandwidth when one call's footprint fits ``CACHE_RESIDENT_BYTES``, else memory's."""
+    peak = max(gemm_peak, fma_peak)
     cached = 0 < footprint <= CACHE_RESIDENT_BYTES
     bandwidth = cache_bw if cached else memory_bw
     out = {"gflops": flops / seconds / 1e9 if seconds > 0 else 0.0,
            "gbs": nbytes / seconds / 1e9 if seconds > 0 else 0.0,
            "intensity": flops / nbytes if nbytes else None,
            "footprint": footprint, "roof": "cache" if cached else "memory"}
-    out["peak_fraction"] = out["gflops"] / peak
+    out["peak_fraction"] = out["gflops"] / gemm_peak
+    out["fma_fraction"] = out["gflops"] / fma_peak if fma_peak > 0 else None
     out["bandwidth_fraction"] = out["gbs"] / bandwidth
     roof = max(flops / (peak * 1e9), nbytes / (bandwidth * 1e9))
     out["roofline_seconds"] = roof
@@ -403,14 +412,16 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
             e.train_epoch(epoch_params, X, Y, order, m, eta, lmbda)
             return time.perf_counter() - start
         gemm, gemm_flops = _gemm_runner(dtype, seed)
+        fma, fma_flops = _peak.fma_runner(dtype, threads)
+        _threads.refresh()  # compiling loaded SciPy's own OpenBLAS: limit it too
         pool = ThreadPoolExecutor(threads) if threads > 1 else None
         stream, stream_bytes = _copy_runner(STREAM_BYTES, threads, pool)
         cache_copy, cache_bytes = _copy_runner(CACHE_COPY_BYTES, 1, None)
         # the yardsticks first, each repeated: interleaved with the phases, the threads a
         # multi-threaded GEMM leaves spinning would slow the single-threaded loop kernels
         times = {}
-        for key, run in ((("machine", "gemm"), gemm), (("machine", "stream"), stream),
-                         (("machine", "cache"), cache_copy)):
+        for key, run in ((("machine", "gemm"), gemm), (("machine", "fma"), fma),
+                         (("machine", "stream"), stream), (("machine", "cache"), cache_copy)):
             run()
             times[key] = []
             for _ in range(max(repeats, 3)):
@@ -426,6 +437,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         for run in timed.values():
             run()
         warmup = time.perf_counter() - compile_start
+        _threads.refresh()
         times.update({key: [] for key in timed})
         times[("epoch", "epoch")] = []
         keys = list(timed) + [("epoch", "epoch")]
@@ -442,9 +454,12 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                         times.setdefault(phase_key, []).append(seconds)
         info = _threads.info()
     med = {key: float(np.median(v)) for key, v in times.items()}
-    for key in (("machine", "gemm"), ("machine", "stream"), ("machine", "cache")):
+    for key in (("machine", "gemm"), ("machine", "fma"), ("machine", "stream"),
+                ("machine", "cache")):
         med[key] = float(np.min(times[key]))  # a peak is the best the machine did
     peak = gemm_flops / med[("machine", "gemm")] / 1e9
+    fma_peak = fma_flops / med[("machine", "fma")] / 1e9
+    compute = max(peak, fma_peak)
     bandwidth = stream_bytes / med[("machine", "stream")] / 1e9
     cache_bw = cache_bytes / med[("machine", "cache")] / 1e9 * threads
     for (layer, phase) in list(runners):
@@ -465,7 +480,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         row = {"layer": None if layer is None else layer + 1, "phase": phase,
                "seconds": seconds, "flops": cost_entry["flops"], "bytes": cost_entry["bytes"]}
         row.update(_roofline(cost_entry["flops"], cost_entry["bytes"], cost_entry["footprint"],
-                             seconds, peak, bandwidth, cache_bw))
+                             seconds, peak, bandwidth, cache_bw, fma_peak))
         if layer is None:
             row["bound"] = "overhead"
         phases.append(row)
@@ -492,9 +507,10 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         "mini_batch_size": m, "samples": samples, "dtype": np.dtype(dtype).name,
         "threads": threads, "path": chosen, "eta": eta, "lmbda": lmbda, "repeats": repeats,
         "data": data_note,
-        "machine": {"gemm_peak_gflops": peak, "stream_gbs": bandwidth, "cache_gbs": cache_bw,
-                    "ridge_flops_per_byte": peak / bandwidth,
-                    "cache_ridge_flops_per_byte": peak / cache_bw, "blas": blas,
+        "machine": {"gemm_peak_gflops": peak, "fma_peak_gflops": fma_peak,
+                    "compute_peak_gflops": compute, "stream_gbs": bandwidth,
+                    "cache_gbs": cache_bw, "ridge_flops_per_byte": compute / bandwidth,
+                    "cache_ridge_flops_per_byte": compute / cache_bw, "blas": blas,
                     "numba_threads": info["numba_threads"],
                     "numba_threading_layer": info["numba_threading_layer"],
                     "processor": platform.processor() or platform.machine()},
@@ -529,15 +545,17 @@ def format_report(result):
         f"{r['network']['cost']}, mini-batch {r['mini_batch_size']}, {r['dtype']}, "
         f"{r['threads']} thread(s), {r['path']} path, {r['samples']:,} samples, "
         f"median of {r['repeats']}",
-        f"machine: GEMM peak {mach['gemm_peak_gflops']:.1f} GFLOP/s; copy bandwidth: memory "
+        f"machine: GEMM peak {mach['gemm_peak_gflops']:.1f} GFLOP/s, FMA peak "
+        f"{mach['fma_peak_gflops']:.1f} GFLOP/s; copy bandwidth: memory "
         f"{mach['stream_gbs']:.1f} GB/s (ridge {mach['ridge_flops_per_byte']:.1f} FLOP/byte), "
         f"cache {mach['cache_gbs']:.1f} GB/s (ridge {mach['cache_ridge_flops_per_byte']:.1f}); "
         f"{mach['blas']}; numba {mach['numba_threads']} thread(s), "
         f"{mach['numba_threading_layer']}",
         "",
         f"{'layer':>5} {'phase':<24} {'ms':>9} {'share':>6} {'MFLOP':>9} {'bytes':>9} "
-        f"{'GFLOP/s':>8} {'GB/s':>7} {'FLOP/B':>7} {'%peak':>6} {'%bw':>6} {'roof':>6}  bound",
-        "-" * 125,
+        f"{'GFLOP/s':>8} {'GB/s':>7} {'FLOP/B':>7} {'%peak':>6} {'%fma':>6} {'%bw':>6} "
+        f"{'roof':>6}  bound",
+        "-" * 132,
     ]
     for p in r["phases"]:
         layer = "-" if p["layer"] is None else str(p["layer"])
@@ -546,8 +564,9 @@ def format_report(result):
             f"{layer:>5} {PHASES[p['phase']]:<24} {p['seconds'] * 1e3:9.2f} "
             f"{p['share']:6.1%} {p['flops'] / 1e6:9.1f} {_fmt_bytes(p['bytes']):>9} "
             f"{p['gflops']:8.1f} {p['gbs']:7.1f} {intensity:>7} {p['peak_fraction']:6.1%} "
+            f"{p['fma_fraction']:6.1%} "
             f"{p['bandwidth_fraction']:6.1%} {p['roof']:>6}  {p['bound']}")
-    lines.append("-" * 125)
+    lines.append("-" * 132)
     diff = r["difference"]
     lines += [
         f"sum of phases {r['phase_sum_seconds'] * 1e3:.2f} ms; whole epoch measured "
@@ -556,7 +575,8 @@ def format_report(result):
         f"FLOPs: cost model {r['model']['flops'] / 1e9:.3f} G ({r['model']['epoch_gflops']:.1f} "
         f"GFLOP/s over the epoch), 6 x weights model {r['model']['six_weights_flops'] / 1e9:.3f} G "
         f"({r['model']['six_weights_gflops']:.1f} GFLOP/s, "
-        f"{r['model']['six_weights_gflops'] / mach['gemm_peak_gflops']:.0%} of peak); "
+        f"{r['model']['six_weights_gflops'] / mach['gemm_peak_gflops']:.0%} of the GEMM peak, "
+        f"{r['model']['six_weights_gflops'] / mach['fma_peak_gflops']:.0%} of the FMA peak); "
         f"bytes {_fmt_bytes(r['model']['bytes'])}",
         "time by bound: " + ", ".join(f"{k} {v:.0%}" for k, v in
                                       sorted(r["bound_shares"].items(), key=lambda kv: -kv[1]))
@@ -723,7 +743,7 @@ def plot_profile(result, folder):
     mach = result["machine"]
     fig, ax = plt.subplots(figsize=(7, 5))
     xs = np.logspace(-2, 3, 200)
-    peak = mach["gemm_peak_gflops"]
+    peak = mach.get("compute_peak_gflops", mach["gemm_peak_gflops"])  # older files: GEMM only
     ax.loglog(xs, np.minimum(peak, xs * mach["stream_gbs"]), "k-", label="memory roof")
     ax.loglog(xs, np.minimum(peak, xs * mach["cache_gbs"]), "k--", label="cache roof")
     for p in phases:

@@ -15,7 +15,8 @@ Modules, each with its math in its docstring:
 * ``epoch``: whole forward/backward passes and the one-call epoch loops;
 * ``matrix``: the passes between the matrix path's BLAS products;
 * ``hogwild``: the lock-free multi-threaded epoch;
-* ``profile``: one phase of one layer looped over an epoch, for ``fastnn profile``.
+* ``profile``: one phase of one layer looped over an epoch, for ``fastnn profile``;
+* ``peak``: the core's multiply-add peak, measured (chains of FMAs), for the reports.
 """
 from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, SWISH, TANH
 from .costs import CROSS_ENTROPY, LOG_LIKELIHOOD, QUADRATIC

@@ -51,3 +51,15 @@ def jit_parallel(func):
     """Compile ``func`` like ``jit``, with Numba's ``prange`` parallel loops enabled (its
     thread count is ``numba.set_num_threads``'s; fastnn/_threads.py sets it)."""
     return numba.njit(cache=True, nogil=True, parallel=True, fastmath=set(FASTMATH))(func)
+
+
+def jit_contract(func):
+    """Compile ``func`` like ``jit`` with contraction into FMAs as the only fast-math
+    flag: for the peak probe (kernels/peak.py), whose chains of multiply-adds must not
+    be regrouped, or it would count FLOPs it did not do."""
+    return numba.njit(cache=True, nogil=True, fastmath={"contract"})(func)
+
+
+def jit_contract_parallel(func):
+    """``jit_contract`` with ``prange`` parallel loops enabled (as ``jit_parallel``)."""
+    return numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})(func)

@@ -1,6 +1,7 @@
 """The benchmark regression gate: it passes on the real engine and fails on a slowed one."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -76,10 +77,15 @@ def test_measure_reports_peak_fraction_threads_and_path():
     assert result["gemm_peak_gflops"] > 0 and result["threads"] == 1
     assert a["engine_gflops"] / result["gemm_peak_gflops"] == pytest.approx(
         a["engine_peak_fraction"])
+    assert result["fma_peak_gflops"] > 0
+    assert a["engine_gflops"] / result["fma_peak_gflops"] == pytest.approx(a["engine_fma_fraction"])
     assert a["engine_path"] == "loops"
+    # every BLAS is limited to the run's one thread, SciPy's too (Numba loads it while
+    # compiling, after the limit was first set)
+    assert set(re.findall(r"(\d+) thread\(s\)", result["blas"])) == {"1"}, result["blas"]
     assert "openblas" in result["blas"] or "mkl" in result["blas"] or "blis" in result["blas"]
     assert result["numba_threads"] == 1
     table = bench.format_table(result)
-    assert "GEMM peak" in table and "of peak" in table
+    assert "GEMM peak" in table and "of peak" in table and "FMA peak" in table
     with pytest.raises(ValueError, match="threads=0 is invalid"):
         bench.measure(configs=["A"], threads=0)

@@ -114,9 +114,10 @@ PROFILE_KEYS = {"schema", "network", "mini_batch_size", "samples", "dtype", "thr
                 "phase_sum_seconds", "difference", "per_sample_us", "warmup_seconds", "model",
                 "regime", "bound_shares"}
 PHASE_KEYS = {"layer", "phase", "seconds", "flops", "bytes", "gflops", "gbs", "intensity",
-              "footprint", "roof", "peak_fraction", "bandwidth_fraction",
+              "footprint", "roof", "peak_fraction", "fma_fraction", "bandwidth_fraction",
               "roofline_seconds", "roofline_efficiency", "bound", "share"}
-MACHINE_KEYS = {"gemm_peak_gflops", "stream_gbs", "cache_gbs", "ridge_flops_per_byte",
+MACHINE_KEYS = {"gemm_peak_gflops", "fma_peak_gflops", "compute_peak_gflops", "stream_gbs",
+                "cache_gbs", "ridge_flops_per_byte",
                 "cache_ridge_flops_per_byte", "blas", "numba_threads", "numba_threading_layer",
                 "processor"}
 
@@ -129,7 +130,7 @@ def small_profile():
 def test_profile_schema_is_stable(small_profile):
     r = small_profile
     assert set(r) == PROFILE_KEYS
-    assert r["schema"] == "fastnn.profile/1"
+    assert r["schema"] == "fastnn.profile/2"
     assert set(r["machine"]) == MACHINE_KEYS
     for p in r["phases"]:
         assert set(p) == PHASE_KEYS
@@ -157,7 +158,14 @@ def test_profile_counts_come_from_the_cost_model(small_profile):
     assert r["phase_sum_seconds"] == pytest.approx(sum(p["seconds"] for p in r["phases"]))
     assert sum(p["share"] for p in r["phases"]) == pytest.approx(1.0)
     assert all(p["seconds"] >= 0 for p in r["phases"])
-    assert r["machine"]["gemm_peak_gflops"] > 0 and r["machine"]["stream_gbs"] > 0
+    mach = r["machine"]
+    assert mach["gemm_peak_gflops"] > 0 and mach["stream_gbs"] > 0 and mach["fma_peak_gflops"] > 0
+    assert mach["compute_peak_gflops"] == max(mach["gemm_peak_gflops"], mach["fma_peak_gflops"])
+    assert mach["ridge_flops_per_byte"] == pytest.approx(mach["compute_peak_gflops"]
+                                                         / mach["stream_gbs"])
+    for p in r["phases"]:
+        assert p["peak_fraction"] == pytest.approx(p["gflops"] / mach["gemm_peak_gflops"])
+        assert p["fma_fraction"] == pytest.approx(p["gflops"] / mach["fma_peak_gflops"])
 
 
 def _agreement(attempts, **kwargs):

@@ -1,4 +1,8 @@
 """The threads knob (argument and FASTNN_NUM_THREADS) and the opt-in Hogwild mode."""
+import json
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -55,6 +59,41 @@ def test_limit_sets_numba_and_blas_then_restores():
         assert all(n == 1 for n in blas_threads())
     assert numba.get_num_threads() == before_numba
     assert blas_threads() == before_blas
+
+
+def test_refresh_limits_a_blas_loaded_inside_the_block_and_restores_it():
+    """SciPy's own OpenBLAS, loaded (as Numba's first compile loads it) inside a one-thread
+    block, runs on every core until ``refresh``; after the block it is as it was. A fresh
+    process, so that the library is not loaded yet."""
+    pytest.importorskip("scipy")
+    if _threads.available() < 2:
+        pytest.skip("needs two cores to tell a limit from the default")
+    code = """
+import json
+import numpy
+from threadpoolctl import threadpool_info
+from fastnn import _threads
+def counts():
+    return {b["filepath"]: b["num_threads"] for b in threadpool_info() if b["user_api"] == "blas"}
+seen = {}
+with _threads.limit(1):
+    seen["numpy_only"] = counts()
+    import scipy.linalg
+    seen["loaded"] = counts()
+    _threads.refresh()
+    seen["refreshed"] = counts()
+seen["after"] = counts()
+print(json.dumps(seen))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout)
+    new = set(seen["loaded"]) - set(seen["numpy_only"])
+    if not new:
+        pytest.skip("SciPy shares NumPy's BLAS here: nothing new is loaded")
+    assert all(seen["loaded"][lib] > 1 for lib in new)
+    assert set(seen["refreshed"].values()) == {1}
+    assert all(seen["after"][lib] == seen["loaded"][lib] for lib in new)
+    assert all(seen["after"][lib] > 1 for lib in seen["numpy_only"])
 
 
 def test_info_reports_what_ran():
