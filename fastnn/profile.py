@@ -333,7 +333,7 @@ def _matrix_runners(net, X, Y, order, m, eta, lmbda):
     return {("matrix", "epoch"): run}
 
 
-def _roofline(flops, nbytes, footprint, seconds, gemm_peak, memory_bw, cache_bw, fma_peak=0.0):
+def _roofline(flops, nbytes, footprint, seconds, gemm_peak, memory_bw, cache_bw, fma_peak):
     """Achieved rates and where the phase sits on the roofline: the compute peak (the
     larger of ``gemm_peak`` and ``fma_peak``, in GFLOP/s), and the cache
     bandwidth when one call's footprint fits ``CACHE_RESIDENT_BYTES``, else memory's."""
@@ -345,7 +345,7 @@ def _roofline(flops, nbytes, footprint, seconds, gemm_peak, memory_bw, cache_bw,
            "intensity": flops / nbytes if nbytes else None,
            "footprint": footprint, "roof": "cache" if cached else "memory"}
     out["peak_fraction"] = out["gflops"] / gemm_peak
-    out["fma_fraction"] = out["gflops"] / fma_peak if fma_peak > 0 else None
+    out["fma_fraction"] = out["gflops"] / fma_peak
     out["bandwidth_fraction"] = out["gbs"] / bandwidth
     roof = max(flops / (peak * 1e9), nbytes / (bandwidth * 1e9))
     out["roofline_seconds"] = roof
@@ -413,7 +413,6 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
             return time.perf_counter() - start
         gemm, gemm_flops = _gemm_runner(dtype, seed)
         fma, fma_flops = _peak.fma_runner(dtype, threads)
-        _threads.refresh()  # compiling loaded SciPy's own OpenBLAS: limit it too
         pool = ThreadPoolExecutor(threads) if threads > 1 else None
         stream, stream_bytes = _copy_runner(STREAM_BYTES, threads, pool)
         cache_copy, cache_bytes = _copy_runner(CACHE_COPY_BYTES, 1, None)
@@ -437,7 +436,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         for run in timed.values():
             run()
         warmup = time.perf_counter() - compile_start
-        _threads.refresh()
+        _threads.refresh()  # compiling loaded SciPy's own OpenBLAS: limit it too
         times.update({key: [] for key in timed})
         times[("epoch", "epoch")] = []
         keys = list(timed) + [("epoch", "epoch")]

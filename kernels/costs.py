@@ -119,15 +119,3 @@ def log_likelihood_sum(Z, A, Y, rows):
 #: the per-sample cost sums, indexed by cost code (the engine calls the one it needs, so
 #: evaluation compiles one cost, not three)
 COST_SUMS = (quadratic_sum, cross_entropy_sum, log_likelihood_sum)
-
-
-@jit
-def cost_sum(Z, A, Y, rows, cost):
-    """Σ over the rows of the per-sample cost of code ``cost`` (float64 accumulator)."""
-    if cost == QUADRATIC:
-        return quadratic_sum(Z, A, Y, rows)
-    if cost == CROSS_ENTROPY:
-        return cross_entropy_sum(Z, A, Y, rows)
-    if cost == LOG_LIKELIHOOD:
-        return log_likelihood_sum(Z, A, Y, rows)
-    return 0.0

@@ -336,7 +336,7 @@ def _log_softmax_kernel(Z):
 def _cost_kernel(code, act):
     def run(Z, Y):
         A = _activate(act)(Z)
-        return kcost.cost_sum(Z, A, Y, np.arange(Z.shape[0], dtype=np.int64), code)
+        return kcost.COST_SUMS[code](Z, A, Y, np.arange(Z.shape[0], dtype=np.int64))
     return run
 
 
@@ -397,7 +397,7 @@ class TestKernels:
                 A = _activate(act)(Z)
                 for y in (0.0, 1.0):
                     Y = np.full_like(Z, y)
-                    got = kcost.cost_sum(Z, A, Y, np.zeros(1, np.int64), kcost.QUADRATIC)
+                    got = kcost.COST_SUMS[kcost.QUADRATIC](Z, A, Y, np.zeros(1, np.int64))
                     want = f64(o_quadratic(A[0], Y[0]))
                     _check_close(got, want, COST_RTOL * want + 1e-300,
                                  f"quadratic {np.dtype(dtype).name} act {act} {row} y={y}")

@@ -412,7 +412,7 @@ def test_cost_sum_kernel_matches_reference_total_cost(output, cost):
     X = rng.normal(size=(n, 6))
     Y = make_targets(n, 5, output, cost, rng)
     Z, A = net._engine.forward(net.params, X)
-    total = kcost.cost_sum(Z, A, Y, np.arange(n, dtype=np.int64), net._engine.cost)
+    total = kcost.COST_SUMS[net._engine.cost](Z, A, Y, np.arange(n, dtype=np.int64))
     want = ref.total_cost(X, Y, 0.0)
     np.testing.assert_allclose(total / n, want, rtol=1e-12,
                                err_msg=f"{output}/{cost}: cost_sum/n (ACTUAL) vs reference "
@@ -420,7 +420,7 @@ def test_cost_sum_kernel_matches_reference_total_cost(output, cost):
     # a row subset, with repeats
     rows = np.array([4, 4, 0, 12], dtype=np.int64)
     Zr, Ar = net._engine.forward(net.params, X[rows])
-    sub = kcost.cost_sum(Zr, Ar, Y, rows, net._engine.cost)
+    sub = kcost.COST_SUMS[net._engine.cost](Zr, Ar, Y, rows)
     np.testing.assert_allclose(sub / 4, ref.total_cost(X[rows], Y[rows], 0.0), rtol=1e-12,
                                err_msg=f"{output}/{cost}: cost_sum over rows {rows.tolist()}")
 
@@ -451,13 +451,13 @@ def test_cost_sum_saturated_outputs_stay_finite():
     rows = np.arange(2, dtype=np.int64)
     A = 1.0 / (1.0 + np.exp(-np.clip(Z, -700, 700)))
     want_ce = float(np.sum(Y * np.logaddexp(0.0, -Z) + (1 - Y) * np.logaddexp(0.0, Z)))
-    got_ce = kcost.cost_sum(Z, A, Y, rows, kcost.CROSS_ENTROPY)
+    got_ce = kcost.COST_SUMS[kcost.CROSS_ENTROPY](Z, A, Y, rows)
     np.testing.assert_allclose(got_ce, want_ce, rtol=1e-13,
                                err_msg="cross-entropy cost_sum (ACTUAL) vs logaddexp (DESIRED)")
     Z2 = np.array([[1e4, -1e4, 0.0], [3.0, 2.0, -1e4]])
     Y2 = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     want_ll = -float(np.sum(Y2 * _np_log_softmax(Z2)))
-    got_ll = kcost.cost_sum(Z2, np.exp(_np_log_softmax(Z2)), Y2, rows, kcost.LOG_LIKELIHOOD)
+    got_ll = kcost.COST_SUMS[kcost.LOG_LIKELIHOOD](Z2, np.exp(_np_log_softmax(Z2)), Y2, rows)
     np.testing.assert_allclose(got_ll, want_ll, rtol=1e-13,
                                err_msg="log-likelihood cost_sum (ACTUAL) vs -Σ y log_softmax(z)")
     assert np.isfinite(got_ce) and np.isfinite(got_ll) and got_ll > 1e4
@@ -494,7 +494,7 @@ def test_reference_copies_its_parameters():
 def test_cost_sum_quadratic_float32_accumulates_in_float64():
     A = np.array([[2e19, 0.0], [1.0, 3.0]], dtype=np.float32)
     Y = np.zeros((2, 2), dtype=np.float32)
-    got = kcost.cost_sum(A, A, Y, np.arange(2, dtype=np.int64), kcost.QUADRATIC)
+    got = kcost.COST_SUMS[kcost.QUADRATIC](A, A, Y, np.arange(2, dtype=np.int64))
     want = 0.5 * (float(np.float32(2e19)) ** 2 + 1.0 + 9.0)
     np.testing.assert_allclose(got, want, rtol=1e-6,
                                err_msg="float32 quadratic cost_sum (ACTUAL) vs float64 (DESIRED)")
