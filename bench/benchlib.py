@@ -235,8 +235,7 @@ class Case:
         if self.compile_s is not None:
             out["compile_s"] = self.compile_s
         if self.impl == "engine":
-            out["engine_path"] = ("matrix (BLAS)" if self.net._engine.uses_matrix(self.m)
-                                  else "loops")
+            out["engine_path"] = self.net._engine.path_name(self.m)
         if self.scale != 1:
             out["note"] = (f"timed on {self.n_samples:,} samples, scaled x{self.scale:g} "
                            f"to {N_EPOCH:,}")

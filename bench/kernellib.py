@@ -254,7 +254,7 @@ class KernelCase:
         self._kernel_outputs = lambda: {"params": net.params.copy()}
         self._numpy_outputs = lambda: {"params": np.concatenate(
             [a.ravel() for a in state["numpy"].weights + state["numpy"].biases])}
-        self.engine_path = "matrix (BLAS)" if net._engine.uses_matrix(m) else "loops"
+        self.engine_path = net._engine.path_name(m)
 
     # -- checking and metrics ---------------------------------------------------------
     def check(self):

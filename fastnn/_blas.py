@@ -29,17 +29,23 @@ _SYMBOLS = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", ctypes.c_int64),)
 _state = {}
 
 
-def _numpy_blas_paths():
-    """The files of the BLAS libraries loaded in this process, NumPy's own first."""
+def numpy_blas_infos():
+    """threadpoolctl's records of the BLAS libraries loaded in this process, NumPy's own
+    first (empty when threadpoolctl cannot inspect this platform)."""
     try:
         from threadpoolctl import threadpool_info
         infos = threadpool_info()
     except Exception:  # threadpoolctl cannot inspect this platform: no binding
         return []
-    paths = [i["filepath"] for i in infos if i.get("user_api") == "blas" and i.get("filepath")]
+    infos = [i for i in infos if i.get("user_api") == "blas" and i.get("filepath")]
     root = os.path.dirname(os.path.dirname(np.__file__))
     numpy_dirs = tuple(os.path.join(root, d) for d in ("numpy.libs", os.path.join("numpy", ".dylibs")))
-    return sorted(paths, key=lambda p: not p.startswith(numpy_dirs))
+    return sorted(infos, key=lambda i: not i["filepath"].startswith(numpy_dirs))
+
+
+def _numpy_blas_paths():
+    """The files of the BLAS libraries loaded in this process, NumPy's own first."""
+    return [i["filepath"] for i in numpy_blas_infos()]
 
 
 ENV = "FASTNN_BLAS_GEMM"

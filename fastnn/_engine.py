@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import _matrix, _threads
+from . import _gemm, _matrix, _threads
 from .kernels import activations as _activations
 from .kernels import dense as _dense
 from .kernels import dropout as _dropout
@@ -112,6 +112,13 @@ class Engine:
             return self.n_weights >= _matrix.MIN_WEIGHTS_EVAL
         return m >= _matrix.MIN_ROWS and 6.0 * self.n_weights * m >= _matrix.MIN_FLOPS_PER_BATCH
 
+    def path_name(self, m):
+        """What trains mini-batches of m rows, for the reports: ``loops``, ``matrix
+        (BLAS)`` or ``matrix (engine GEMM)`` (fastnn/_gemm.py's choice)."""
+        if not self.uses_matrix(m):
+            return "loops"
+        return "matrix (engine GEMM)" if _gemm.use_engine()[0] else "matrix (BLAS)"
+
     def _matrix(self):
         if self._matrix_path is None:
             self._matrix_path = _matrix.MatrixPath(self)
@@ -132,7 +139,7 @@ class Engine:
         decay = self.dtype(1.0 - eta * lmbda / n)
         start = time.perf_counter()
         if self.uses_matrix(m):
-            with _threads.limit(_threads.resolve(self.threads)):
+            with _threads.limit(_threads.resolve(self.threads)), self._matrix().quiet_blas():
                 self._matrix().train_epoch(params, X, Y, order, m, eta, decay)
             _test_slowdown(start)
             return
@@ -195,7 +202,7 @@ class Engine:
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         start = time.perf_counter()
         if self.uses_matrix(m):
-            with _threads.limit(_threads.resolve(self.threads)):
+            with _threads.limit(_threads.resolve(self.threads)), self._matrix().quiet_blas():
                 self._matrix().train_epoch_general(
                     params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
@@ -259,7 +266,7 @@ class Engine:
         Z = np.empty((N, n_out), self.dtype)
         A = np.empty((N, n_out), self.dtype)
         if N and self.uses_matrix(m, training=False):
-            with _threads.limit(_threads.resolve(self.threads)):
+            with _threads.limit(_threads.resolve(self.threads)), self._matrix().quiet_blas():
                 self._matrix().forward_all(params, X, m, Z, A)
             return Z, A
         ident, ws_z, ws_a, _ = self._workspace(m)

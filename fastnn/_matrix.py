@@ -25,9 +25,12 @@ slower on config C). The general epoch writes the mean gradient
 into the flat gradient buffer and hands it to the fused optimizer step, as the loop
 path does. Both give the same results as the loop path up to floating-point rounding.
 """
+import contextlib
+
+import numba
 import numpy as np
 
-from . import _blas
+from . import _blas, _gemm, _threads
 from .kernels import matrix as _k
 from .kernels.activations import activate, multiply_by_derivative
 from .kernels.costs import output_delta
@@ -90,6 +93,8 @@ class MatrixPath:
         #: the SGD update runs inside the weight-gradient GEMM (BLAS's β term) when
         #: fastnn/_blas.py found a GEMM to bind; else as a second pass
         self.fused_update = _blas.binding() is not None
+        #: the engine's own GEMM for the products wide enough for it (fastnn/_gemm.py)
+        self.engine_gemm = _gemm.use_engine()[0]
 
     def blocks(self, m):
         b = self._blocks.get(m)
@@ -105,6 +110,21 @@ class MatrixPath:
                                   self.dtype)
         return self._gbuf
 
+    def quiet_blas(self):
+        """A context for a pass of the path: BLAS at one thread while the engine's GEMM
+        runs the products in Numba's threads (``_threads.blas_limit`` says why)."""
+        if self.engine_gemm and numba.get_num_threads() > 1:
+            return _threads.blas_limit(1)
+        return contextlib.nullcontext()
+
+    def product(self, A, B, out):
+        """out ← A B: the engine's GEMM where fastnn/_gemm.py chose it and the product is
+        wide enough, else NumPy's ``matmul`` (BLAS)."""
+        if self.engine_gemm and _gemm.fits(A, B, out):
+            _gemm.engine_gemm(A, B, out)
+        else:
+            np.matmul(A, B, out=out)
+
     # -- one mini-batch -------------------------------------------------------
     def forward(self, Ws, bs, X, rows, blk, drop_p=None, mask=None, clock=NO_CLOCK):
         """Every layer's z and a for X[rows] into ``blk`` (masked a ⊙ s where dropped);
@@ -117,7 +137,7 @@ class MatrixPath:
             prev_t = blk.X.T
             clock.lap(0, "gather")
         for l in range(self.L - 1):
-            np.matmul(Ws[l], prev_t, out=blk.ZT[l])
+            self.product(Ws[l], prev_t, blk.ZT[l])
             clock.lap(l, "forward_product")
             _k.add_bias_t(blk.ZT[l], bs[l])
             activate(blk.ZT[l], blk.AT[l], self.acts[l], self.act_params[l])
@@ -126,7 +146,7 @@ class MatrixPath:
             clock.lap(l, "activation")
             prev_t = blk.AT[l]
         last = self.L - 1
-        np.matmul(prev_t.T, Ws[last].T, out=blk.Z)
+        self.product(prev_t.T, Ws[last].T, blk.Z)
         clock.lap(last, "forward_product")
         _k.add_bias(blk.Z, bs[last])
         activate(blk.Z, blk.A, self.acts[last], self.act_params[last])
@@ -148,7 +168,7 @@ class MatrixPath:
             in_t = blk.X.T if l == 0 else blk.AT[l - 1]
             if l > 0:  # δ of the layer below, from the weights before their update
                 below = blk.DT[l - 1]
-                np.matmul(Ws[l].T, d_t, out=below)
+                self.product(Ws[l].T, d_t, below)
                 clock.lap(l - 1, "delta_product")
                 dropped = drop_p is not None and drop_p[l - 1] > 0
                 multiply_by_derivative(below, blk.ZT[l - 1], blk.AT[l - 1], self.acts[l - 1],
@@ -156,17 +176,20 @@ class MatrixPath:
                 if dropped:
                     _k.scale_rows(below, mask[self._mask_slices[l - 1]])
                 clock.lap(l - 1, "derivative")
-            if in_place and self.fused_update and _blas.gemm(d_t, in_t.T, out_W[l], 1.0,
-                                                             beta_w):
+            if in_place and self.engine_gemm and _gemm.fits(d_t, in_t.T, out_W[l]):
+                _gemm.engine_gemm(d_t, in_t.T, out_W[l], beta_w)
+                clock.lap(l, "weight_product")  # W ← δᵀA + βW, the update included
+            elif in_place and self.fused_update and _blas.gemm(d_t, in_t.T, out_W[l], 1.0,
+                                                               beta_w):
                 clock.lap(l, "weight_product")  # W ← δᵀA + βW, the update included
             elif in_place:
                 G = self._scratch()[:out_W[l].size].reshape(out_W[l].shape)
-                np.matmul(d_t, in_t.T, out=G)
+                self.product(d_t, in_t.T, G)
                 clock.lap(l, "weight_product")
                 _k.decay_add(out_W[l], G, beta_w)
                 clock.lap(l, "update")
             else:
-                np.matmul(d_t, in_t.T, out=out_W[l])
+                self.product(d_t, in_t.T, out_W[l])
                 clock.lap(l, "weight_product")
             # Σ δ over the samples first, then into b (the output layer's δ too, through
             # its transposed view): adding each sample's δ to b in turn rounds m times at

@@ -17,10 +17,18 @@ from .kernels import peak as _kpeak
 ELEMENTS = 1024
 
 
+#: the pause before a multi-threaded run: OpenBLAS's idle workers spin for a while after
+#: a multi-threaded call and take cores from Numba's threads (two threads on a Zen 5
+#: machine: 207-217 GFLOP/s right after a GEMM, 290-322 after a 0.3 s pause)
+SETTLE_SECONDS = 0.1
+
+
 def fma_runner(dtype, threads=1, seconds=0.02):
     """(run, FLOPs per run): ``run()`` makes every one of ``threads`` threads (Numba's,
     under the caller's limit) take chains of multiply-adds on its own row of ELEMENTS,
-    about ``seconds`` long; the pass count is calibrated once here (after compiling)."""
+    about ``seconds`` long, and returns the seconds they took (on several threads, after
+    a pause of SETTLE_SECONDS, not counted); the pass count is calibrated once here
+    (after compiling)."""
     dtype = _checks.check_dtype(dtype)
     threads = _checks.check_positive("threads", threads, integer=True)
     seconds = _checks.check_positive("seconds", seconds)
@@ -50,7 +58,11 @@ def fma_runner(dtype, threads=1, seconds=0.02):
     passes = max(passes, int(passes * seconds / took))
 
     def run():
+        if threads > 1:
+            time.sleep(SETTLE_SECONDS)
+        start = time.perf_counter()
         call(passes)
+        return time.perf_counter() - start
     return run, 2 * _kpeak.CHAIN * acc.size * passes
 
 
@@ -62,7 +74,5 @@ def fma_peak(dtype="float32", threads=1, repeats=5):
         run, flops = fma_runner(dtype, threads)
         best = np.inf
         for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            best = min(best, time.perf_counter() - start)
+            best = min(best, run())
     return flops / best / 1e9

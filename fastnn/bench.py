@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from . import _checks, _peak, _threads
+from . import _checks, _gemm, _peak, _threads
 from .baselines import NumpyMatrixNetwork
 from .network import Network
 
@@ -89,14 +89,14 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
                                            [b.copy() for b in net.biases], c["hidden"],
                                            c["output"], c["cost"], dtype=dtype)
             m = c["mini_batch_size"]
-            paths[name] = "matrix (BLAS)" if net._engine.uses_matrix(m) else "loops"
+            paths[name] = net._engine.path_name(m)
             runners[(name, "engine")] = lambda net=net, m=m: net._engine.train_epoch(
                 net.params, X, Y, order, m, 0.01, 0.0)
             runners[(name, "numpy")] = lambda numpy_net=numpy_net, m=m: numpy_net.train_epoch(
                 X, Y, order, m, 0.01, 0.0)
         runners[("gemm", "peak")] = lambda: [gemm_seconds(*G) for _ in range(5)]
         fma, fma_flops = _peak.fma_runner(dtype, threads)
-        runners[("fma", "peak")] = lambda: [fma() for _ in range(5)]
+        runners[("fma", "peak")] = lambda: sum(fma() for _ in range(5))  # its own seconds
         for run in runners.values():  # compile and warm up
             run()
         _threads.refresh()  # compiling loaded SciPy's own OpenBLAS: limit it too
@@ -105,8 +105,9 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
         for r in range(repeats):
             for key in keys[r % len(keys):] + keys[:r % len(keys)]:
                 start = time.perf_counter()
-                runners[key]()
-                times[key].append(time.perf_counter() - start)
+                took = runners[key]()
+                times[key].append(took if key == ("fma", "peak")
+                                  else time.perf_counter() - start)
         info = _threads.info()
     peak = 5 * 2 * 1024 ** 3 / float(np.median(times[("gemm", "peak")])) / 1e9
     fma_peak = 5 * fma_flops / float(np.median(times[("fma", "peak")])) / 1e9
@@ -132,6 +133,7 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
             "gemm_peak_gflops": peak, "fma_peak_gflops": fma_peak, "blas": blas,
             "numba_threads": info["numba_threads"],
             "numba_threading_layer": info["numba_threading_layer"], "repeats": repeats,
+            "matrix_gemm": _gemm.describe(),
             "n_samples": n_samples, "machine": platform.processor() or platform.machine(),
             "slowdown": os.environ.get(SLOWDOWN_VARIABLE)}
 
@@ -169,6 +171,8 @@ def format_table(result):
                      f"{r['engine_peak_fraction']:8.0%} {r['engine_fma_fraction']:7.0%} "
                      f"{r['numpy_peak_fraction']:14.0%}  "
                      f"{r['engine_path']}")
+    if any(r["engine_path"].startswith("matrix") for r in result["configs"].values()):
+        lines.append(f"matrix-path GEMM: {result.get('matrix_gemm', 'not recorded')}")
     return "\n".join(lines)
 
 

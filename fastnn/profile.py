@@ -54,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _checks, _peak, _threads
+from . import _checks, _gemm, _peak, _threads
 from .kernels import profile as _kp
 from .kernels import epoch as _epoch
 from .kernels.activations import IDENTITY, SOFTMAX
@@ -63,6 +63,7 @@ from .kernels.costs import QUADRATIC
 #: the JSON schema's name and version: bumped when a field changes meaning or goes away
 #: /2 added the FMA peak (machine: fma_peak_gflops, compute_peak_gflops; phases: fma_fraction)
 #: and puts the roofline at the compute peak, the larger of the GEMM and FMA peaks
+#: (fields added since, without a bump: machine.matrix_gemm, which GEMM the matrix path runs)
 SCHEMA = "fastnn.profile/2"
 
 #: phase keys in epoch order, with the names the table prints
@@ -327,7 +328,7 @@ def _matrix_runners(net, X, Y, order, m, eta, lmbda):
     def run():
         params[:] = net.params
         clock = _Clock()
-        with _threads.limit(_threads.resolve(e.threads)):
+        with _threads.limit(_threads.resolve(e.threads)), mp.quiet_blas():
             mp.train_epoch(params, X, Y, order, m, eta, decay, clock=clock)
         return clock.seconds
     return {("matrix", "epoch"): run}
@@ -400,7 +401,8 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                        quadratic=e.cost == QUADRATIC,
                        output_identity=int(e.acts[-1]) in (IDENTITY, SOFTMAX),
                        hidden_identity=[int(a) == IDENTITY for a in e.acts[:-1]],
-                       fused_update=chosen == "matrix" and e._matrix().fused_update)
+                       fused_update=chosen == "matrix" and (e._matrix().fused_update
+                                                                 or e._matrix().engine_gemm))
     with _threads.limit(threads):
         build = _matrix_runners if chosen == "matrix" else _loop_runners
         runners = build(net, X, Y, order, m, eta, lmbda)
@@ -425,8 +427,9 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
             times[key] = []
             for _ in range(max(repeats, 3)):
                 start = time.perf_counter()
-                run()
-                times[key].append(time.perf_counter() - start)
+                took = run()  # the FMA runner returns its own seconds (after a pause)
+                times[key].append(took if key == ("machine", "fma")
+                                  else time.perf_counter() - start)
         if pool is not None:
             pool.shutdown()
         time.sleep(0.05)  # let BLAS worker threads stop spinning
@@ -509,6 +512,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         "machine": {"gemm_peak_gflops": peak, "fma_peak_gflops": fma_peak,
                     "compute_peak_gflops": compute, "stream_gbs": bandwidth,
                     "cache_gbs": cache_bw, "ridge_flops_per_byte": compute / bandwidth,
+                    "matrix_gemm": _gemm.describe(),
                     "cache_ridge_flops_per_byte": compute / cache_bw, "blas": blas,
                     "numba_threads": info["numba_threads"],
                     "numba_threading_layer": info["numba_threading_layer"],
@@ -549,7 +553,8 @@ def format_report(result):
         f"{mach['stream_gbs']:.1f} GB/s (ridge {mach['ridge_flops_per_byte']:.1f} FLOP/byte), "
         f"cache {mach['cache_gbs']:.1f} GB/s (ridge {mach['cache_ridge_flops_per_byte']:.1f}); "
         f"{mach['blas']}; numba {mach['numba_threads']} thread(s), "
-        f"{mach['numba_threading_layer']}",
+        f"{mach['numba_threading_layer']}"
+        + (f"; matrix-path GEMM: {mach['matrix_gemm']}" if r["path"] == "matrix" else ""),
         "",
         f"{'layer':>5} {'phase':<24} {'ms':>9} {'share':>6} {'MFLOP':>9} {'bytes':>9} "
         f"{'GFLOP/s':>8} {'GB/s':>7} {'FLOP/B':>7} {'%peak':>6} {'%fma':>6} {'%bw':>6} "

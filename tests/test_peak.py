@@ -1,6 +1,8 @@
 """The multiply-add peak probe (kernels/peak.py, fastnn/_peak.py): its arithmetic is exact
 and checkable, so a probe that skipped work (fewer passes, a chain LLVM regrouped) shows
 as a wrong value, not only as an implausible speed. Timings are not asserted."""
+import time
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,10 @@ def test_runner_counts_the_flops_it_runs_and_leaves_the_fixed_point():
     run, flops = _peak.fma_runner("float32", threads=1, seconds=0.001)
     passes = flops // (2 * kpeak.CHAIN * _peak.ELEMENTS)
     assert flops == 2 * kpeak.CHAIN * _peak.ELEMENTS * passes and passes >= 1
-    run()
+    took = run()  # its own seconds: positive, and within the wall time around it
+    start = time.perf_counter()
+    took2 = run()
+    assert 0 < took2 <= time.perf_counter() - start and took > 0
     gflops = _peak.fma_peak("float64", threads=1, repeats=2)
     assert np.isfinite(gflops) and gflops > 0
 

@@ -62,6 +62,34 @@ def test_limit_sets_numba_and_blas_then_restores():
     assert blas_threads() == before_blas
 
 
+TWO = pytest.mark.skipif(_threads.available() < 2, reason="needs two cores")
+
+
+@TWO
+def test_blas_limit_overrides_the_block_and_restores_it():
+    with _threads.limit(2):
+        outer = blas_threads()
+        with _threads.blas_limit(1):
+            assert all(n == 1 for n in blas_threads())
+            assert numba.get_num_threads() == 2  # Numba's threads are left alone
+        assert blas_threads() == outer
+
+
+@TWO
+@pytest.mark.parametrize("engine_gemm, threads, quiet", [(True, 2, True), (True, 1, False),
+                                                         (False, 2, False)])
+def test_matrix_path_quiets_blas_only_under_its_own_threaded_gemm(engine_gemm, threads, quiet):
+    """BLAS drops to one thread while the engine's GEMM runs on several Numba threads
+    (OpenBLAS's idle workers would spin against them), and only then."""
+    net = fastnn.Network([40, 64, 5], threads=threads)
+    mp = net._engine._matrix()
+    mp.engine_gemm = engine_gemm
+    with _threads.limit(threads):
+        outer = blas_threads()
+        with mp.quiet_blas():
+            assert blas_threads() == ([1] * len(outer) if quiet else outer)
+
+
 def test_refresh_limits_a_blas_loaded_inside_the_block_and_restores_it():
     """SciPy's own OpenBLAS, loaded (as Numba's first compile loads it) inside a one-thread
     block, runs on every core until ``refresh``; after the block it is as it was. A fresh

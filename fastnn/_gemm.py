@@ -1,0 +1,114 @@
+"""Which GEMM the matrix path runs: the BLAS NumPy loaded, or the engine's own.
+
+The engine's GEMM (kernels/gemm.py) uses 512-bit vectors. It is worth running where
+the core has them and NumPy's BLAS does not use them: OpenBLAS built or told to run
+an AVX2 (or older) kernel on an AVX-512 core, as with ``OPENBLAS_CORETYPE=Haswell`` on
+a Zen 5 core. Measured there on config C's products (float32, one core): 180-205
+GFLOP/s against NumPy's 105-115; with a 512-bit BLAS kernel the two are even, and on
+a core without AVX-512 the engine's vectors would be split in two. So the choice:
+
+``FASTNN_GEMM``
+    ``auto`` (or unset): the engine's GEMM when the CPU Numba compiles for has
+    AVX-512F and NumPy's BLAS is OpenBLAS running a kernel without it; else BLAS.
+    ``engine``: always the engine's (where a product is wide enough, below).
+    ``blas``: always BLAS.
+
+Products narrower than one micro-kernel panel (N < NR: 64 float32 or 32 float64
+columns, such as the output layer's 10) or with fewer than MR rows go to BLAS whatever
+the setting: most of the engine's panel would be padding.
+"""
+import os
+
+import numba
+import numpy as np
+from numba import types
+
+from . import _blas
+from .kernels import gemm as _k
+
+ENV = "FASTNN_GEMM"
+_CHOICES = ("auto", "engine", "blas")
+#: OpenBLAS kernels that use 512-bit vectors (threadpoolctl's "architecture")
+_OPENBLAS_AVX512 = ("skylakex", "cooperlake", "sapphirerapids")
+
+_state = {}
+
+
+def _cpu_features():
+    """The feature string of the CPU Numba compiles for (its own setting, else the host)."""
+    configured = getattr(numba.config, "CPU_FEATURES", None)
+    if configured:
+        return configured
+    import llvmlite.binding as llvm
+    return llvm.get_host_cpu_features().flatten()
+
+
+def _decide():
+    setting = os.environ.get(ENV, "").strip().lower() or "auto"
+    if setting not in _CHOICES:
+        raise ValueError(f"environment variable {ENV}={os.environ[ENV]!r} is invalid; "
+                         f"expected one of {', '.join(_CHOICES)}")
+    if setting != "auto":
+        return setting == "engine", f"{ENV}={setting}"
+    avx512 = "+avx512f" in _cpu_features().split(",")
+    blas = (_blas.numpy_blas_infos() or [None])[0]
+    api = (blas or {}).get("internal_api")
+    arch = str((blas or {}).get("architecture") or "")
+    if not avx512:
+        return False, "the CPU has no AVX-512"
+    if api != "openblas":
+        return False, f"NumPy's BLAS is {api or 'unknown'}"
+    if arch.lower() in _OPENBLAS_AVX512:
+        return False, f"OpenBLAS runs its 512-bit {arch} kernel"
+    return True, f"AVX-512 core, OpenBLAS runs its {arch or 'unknown'} kernel"
+
+
+def use_engine():
+    """(True when the engine's GEMM runs, the reason): decided once per process.
+    Raises ValueError when $FASTNN_GEMM is not auto, engine or blas."""
+    if "choice" not in _state:
+        _state["choice"] = _decide()
+    return _state["choice"]
+
+
+def describe():
+    """One line for the reports: which GEMM the matrix path runs, and why."""
+    engine, why = use_engine()
+    what = (f"engine ({_k.MR}x{_k.NV} vectors of 512 bits)" if engine
+            else "BLAS (NumPy's)")
+    return f"{what}: {why}"
+
+
+def _entry(kernel, dtype):
+    """The compiled ``kernel`` for any layouts of A, B and C (one compile per dtype,
+    instead of one per combination of layouts)."""
+    key = (kernel, dtype)
+    fn = _state.get(key)
+    if fn is None:
+        nb = numba.from_dtype(dtype)
+        any_2d = types.Array(nb, 2, "A")
+        fn = _state[key] = kernel.compile((any_2d, any_2d, any_2d, nb))
+    return fn
+
+
+def fits(A, B, C):
+    """Whether the engine's GEMM takes this product (dtype, layout and width)."""
+    dt = C.dtype
+    if dt not in (np.float32, np.float64) or A.dtype != dt or B.dtype != dt:
+        return False
+    if C.ndim != 2 or C.strides[1] != C.itemsize or not C.flags.writeable:
+        return False
+    if any(s % dt.itemsize for X in (A, B, C) for s in X.strides):
+        return False
+    nr = _k.NV * 64 // dt.itemsize
+    return C.shape[1] >= nr and C.shape[0] >= _k.MR
+
+
+def engine_gemm(A, B, C, beta=0.0):
+    """C ← A B + β C by the engine's GEMM, threaded when Numba runs more than one thread
+    (fastnn/_threads.py sets that). ``fits(A, B, C)`` must hold; the shapes are checked
+    here, as the kernel reads and writes without bounds checks."""
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0] or C.shape != (A.shape[0], B.shape[1]):
+        raise ValueError(f"gemm shapes {A.shape} @ {B.shape} -> {C.shape} do not match")
+    kernel = _k.gemm_parallel if numba.get_num_threads() > 1 else _k.gemm
+    _entry(kernel, C.dtype)(A, B, C, C.dtype.type(beta))

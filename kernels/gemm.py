@@ -1,0 +1,222 @@
+"""The engine's own GEMM: C ← A B + β C with a register-blocked micro-kernel.
+
+For cores whose BLAS runs narrower vectors than the core has (an AVX-512 core with
+OpenBLAS held to its AVX2 kernels: fastnn/_gemm.py decides when this runs). Shapes:
+A (M, K), B (K, N), C (M, N); A and B any strides (transposed views included), C
+contiguous along its rows.
+
+Blocking, after BLIS (Van Zee & van de Geijn) with one operand left in place:
+
+* K is cut into blocks of ``KC`` and N into blocks of ``NC``; each (K, N) block of B is
+  packed into panels ``NR`` wide, k-major and zero-padded (``pack_b``), so the
+  micro-kernel reads B as a contiguous stream whatever its layout.
+* A is read where it is: for MR rows the micro-kernel broadcasts A[i + r, k] straight
+  from A's own strides. Packing A costs a copy of A per product, which measured as
+  large as the product itself for the matrix path's shapes (N = 128 samples: each
+  element of A is used only 128 times).
+* The micro-kernel (``micro_kernel``) keeps an MR × NR block of C in MR·NV vector
+  registers (6 × 4 = 24 of AVX-512's 32) for the whole k loop: per k, NV loads of B,
+  MR broadcasts of A and MR·NV fused multiply-adds, the block of C read and written
+  once per K block. MR = 6 rows: 12 rows of a 1,024-wide float32 matrix are 4 KiB
+  apart and fight for the same L1 cache sets (measured: 126 against 192 GFLOP/s when
+  the rows were padded); 6 rows × 4 vectors ran at 199 on that matrix.
+* Rows of C are split across threads in blocks of MR (``gemm_parallel``).
+
+The first K block applies β (C ← AB + βC; β = 0 writes C without reading it, as BLAS
+does); later blocks add (β = 1). Edge blocks (fewer than MR rows or NR columns) go
+through a zero-padded copy of A's rows and a scratch block of C.
+"""
+import numpy as np
+from numba import prange
+
+from ._jit import jit, jit_parallel
+from .simd import lanes, vbroadcast, vfma, vload, vstore_scaled, vzero
+
+#: rows of C per micro-kernel call
+MR = 6
+#: vectors of C per row per micro-kernel call (NR = NV · lanes columns)
+NV = 4
+#: the K block: a panel of B (KC × NR) stays in the L1/L2 caches for a whole row block
+KC = 256
+#: the N block: columns of B packed at once (a multiple of NR for float32 and float64)
+NC = 256
+
+
+@jit
+def micro_kernel(kc, A, a0, sa_row, sa_k, Bp, b0, C, c0, ldc, beta):
+    """C[r, c] ← Σ_k A[r, k] Bp[k, c] + β C[r, c] for an MR × NR block.
+
+    ``A`` at flat offset ``a0 + r·sa_row + k·sa_k``; ``Bp`` a packed panel at ``b0``,
+    k-major (NR values per k); ``C`` at ``c0 + r·ldc + c``. Flat offsets, no bounds
+    checks: the caller passes whole blocks."""
+    L = lanes(Bp)
+    nr = NV * L
+    c00 = vzero(Bp); c01 = vzero(Bp); c02 = vzero(Bp); c03 = vzero(Bp)  # noqa: E702
+    c10 = vzero(Bp); c11 = vzero(Bp); c12 = vzero(Bp); c13 = vzero(Bp)  # noqa: E702
+    c20 = vzero(Bp); c21 = vzero(Bp); c22 = vzero(Bp); c23 = vzero(Bp)  # noqa: E702
+    c30 = vzero(Bp); c31 = vzero(Bp); c32 = vzero(Bp); c33 = vzero(Bp)  # noqa: E702
+    c40 = vzero(Bp); c41 = vzero(Bp); c42 = vzero(Bp); c43 = vzero(Bp)  # noqa: E702
+    c50 = vzero(Bp); c51 = vzero(Bp); c52 = vzero(Bp); c53 = vzero(Bp)  # noqa: E702
+    p0 = a0
+    p1 = p0 + sa_row
+    p2 = p1 + sa_row
+    p3 = p2 + sa_row
+    p4 = p3 + sa_row
+    p5 = p4 + sa_row
+    for k in range(kc):
+        pb = b0 + k * nr
+        b0v = vload(Bp, pb)
+        b1v = vload(Bp, pb + L)
+        b2v = vload(Bp, pb + 2 * L)
+        b3v = vload(Bp, pb + 3 * L)
+        pk = k * sa_k
+        a = vbroadcast(A, p0 + pk)
+        c00 = vfma(a, b0v, c00); c01 = vfma(a, b1v, c01); c02 = vfma(a, b2v, c02); c03 = vfma(a, b3v, c03)  # noqa: E501,E702
+        a = vbroadcast(A, p1 + pk)
+        c10 = vfma(a, b0v, c10); c11 = vfma(a, b1v, c11); c12 = vfma(a, b2v, c12); c13 = vfma(a, b3v, c13)  # noqa: E501,E702
+        a = vbroadcast(A, p2 + pk)
+        c20 = vfma(a, b0v, c20); c21 = vfma(a, b1v, c21); c22 = vfma(a, b2v, c22); c23 = vfma(a, b3v, c23)  # noqa: E501,E702
+        a = vbroadcast(A, p3 + pk)
+        c30 = vfma(a, b0v, c30); c31 = vfma(a, b1v, c31); c32 = vfma(a, b2v, c32); c33 = vfma(a, b3v, c33)  # noqa: E501,E702
+        a = vbroadcast(A, p4 + pk)
+        c40 = vfma(a, b0v, c40); c41 = vfma(a, b1v, c41); c42 = vfma(a, b2v, c42); c43 = vfma(a, b3v, c43)  # noqa: E501,E702
+        a = vbroadcast(A, p5 + pk)
+        c50 = vfma(a, b0v, c50); c51 = vfma(a, b1v, c51); c52 = vfma(a, b2v, c52); c53 = vfma(a, b3v, c53)  # noqa: E501,E702
+    q = c0
+    vstore_scaled(C, q, c00, beta); vstore_scaled(C, q + L, c01, beta)  # noqa: E702
+    vstore_scaled(C, q + 2 * L, c02, beta); vstore_scaled(C, q + 3 * L, c03, beta)  # noqa: E702
+    q += ldc
+    vstore_scaled(C, q, c10, beta); vstore_scaled(C, q + L, c11, beta)  # noqa: E702
+    vstore_scaled(C, q + 2 * L, c12, beta); vstore_scaled(C, q + 3 * L, c13, beta)  # noqa: E702
+    q += ldc
+    vstore_scaled(C, q, c20, beta); vstore_scaled(C, q + L, c21, beta)  # noqa: E702
+    vstore_scaled(C, q + 2 * L, c22, beta); vstore_scaled(C, q + 3 * L, c23, beta)  # noqa: E702
+    q += ldc
+    vstore_scaled(C, q, c30, beta); vstore_scaled(C, q + L, c31, beta)  # noqa: E702
+    vstore_scaled(C, q + 2 * L, c32, beta); vstore_scaled(C, q + 3 * L, c33, beta)  # noqa: E702
+    q += ldc
+    vstore_scaled(C, q, c40, beta); vstore_scaled(C, q + L, c41, beta)  # noqa: E702
+    vstore_scaled(C, q + 2 * L, c42, beta); vstore_scaled(C, q + 3 * L, c43, beta)  # noqa: E702
+    q += ldc
+    vstore_scaled(C, q, c50, beta); vstore_scaled(C, q + L, c51, beta)  # noqa: E702
+    vstore_scaled(C, q + 2 * L, c52, beta); vstore_scaled(C, q + 3 * L, c53, beta)  # noqa: E702
+
+
+@jit
+def panel_width(C):
+    """NR: the columns of C one micro-kernel call covers (NV vectors of C's dtype)."""
+    return NV * lanes(C)
+
+
+@jit
+def pack_b(B, pc, kc, jc, nc, Bp):
+    """B[pc : pc + kc, jc : jc + nc] into ``Bp`` as panels of NR columns, each k-major
+    (NR values per k), the last panel zero-padded to NR."""
+    nr = panel_width(Bp)
+    row_major = B.strides[1] == B.itemsize
+    for p in range((nc + nr - 1) // nr):
+        base = p * kc * nr
+        j0 = jc + p * nr
+        w = min(nr, jc + nc - j0)
+        if row_major:
+            for k in range(kc):
+                o = base + k * nr
+                for c in range(w):
+                    Bp[o + c] = B[pc + k, j0 + c]
+        else:  # columns contiguous (a transposed view): read down each column
+            for c in range(w):
+                for k in range(kc):
+                    Bp[base + k * nr + c] = B[pc + k, j0 + c]
+        for k in range(kc):
+            for c in range(w, nr):
+                Bp[base + k * nr + c] = 0
+
+
+@jit
+def row_block(A, i, pc, kc, Bp, jc, nc, C, beta):
+    """Rows i : i + MR of C, columns jc : jc + nc, from the packed B block ``Bp``."""
+    M = A.shape[0]
+    N = C.shape[1]
+    nr = panel_width(Bp)
+    itemsize = A.itemsize
+    ldc = C.strides[0] // C.itemsize
+    h = min(MR, M - i)
+    if h == MR:
+        Ar = A
+        a0 = (i * A.strides[0] + pc * A.strides[1]) // itemsize
+        sa_row = A.strides[0] // itemsize
+        sa_k = A.strides[1] // itemsize
+    else:  # the last rows: a zero-padded copy, so the micro-kernel reads MR whole rows
+        Ar = np.zeros((MR, kc), A.dtype)
+        for r in range(h):
+            for k in range(kc):
+                Ar[r, k] = A[i + r, pc + k]
+        a0 = 0
+        sa_row = kc
+        sa_k = 1
+    zero = beta * 0
+    for p in range((nc + nr - 1) // nr):
+        j0 = jc + p * nr
+        w = min(nr, N - j0)
+        if h == MR and w == nr:
+            micro_kernel(kc, Ar, a0, sa_row, sa_k, Bp, p * kc * nr, C, i * ldc + j0, ldc, beta)
+        else:
+            T = np.empty((MR, nr), C.dtype)
+            micro_kernel(kc, Ar, a0, sa_row, sa_k, Bp, p * kc * nr, T, 0, nr, zero)
+            for r in range(h):
+                if beta == 0:
+                    for c in range(w):
+                        C[i + r, j0 + c] = T[r, c]
+                else:
+                    for c in range(w):
+                        C[i + r, j0 + c] = T[r, c] + beta * C[i + r, j0 + c]
+
+
+@jit
+def scale(C, beta):
+    """C ← β C (β = 0: zeros, without reading C): the product of an empty K."""
+    for i in range(C.shape[0]):
+        for j in range(C.shape[1]):
+            C[i, j] = 0 if beta == 0 else beta * C[i, j]
+
+
+@jit
+def gemm(A, B, C, beta):
+    """C ← A B + β C on the calling thread (shapes and layouts: the module docstring)."""
+    M, K = A.shape
+    N = B.shape[1]
+    if K == 0:
+        scale(C, beta)
+        return
+    nr = panel_width(C)
+    Bp = np.empty(KC * (NC + nr), B.dtype)
+    one = beta * 0 + 1
+    for pc in range(0, K, KC):
+        kc = min(KC, K - pc)
+        b = beta if pc == 0 else one
+        for jc in range(0, N, NC):
+            nc = min(NC, N - jc)
+            pack_b(B, pc, kc, jc, nc, Bp)
+            for t in range((M + MR - 1) // MR):
+                row_block(A, t * MR, pc, kc, Bp, jc, nc, C, b)
+
+
+@jit_parallel
+def gemm_parallel(A, B, C, beta):
+    """``gemm`` with the row blocks of C split across Numba's threads (``prange``)."""
+    M, K = A.shape
+    N = B.shape[1]
+    if K == 0:
+        scale(C, beta)
+        return
+    nr = panel_width(C)
+    Bp = np.empty(KC * (NC + nr), B.dtype)
+    one = beta * 0 + 1
+    for pc in range(0, K, KC):
+        kc = min(KC, K - pc)
+        b = beta if pc == 0 else one
+        for jc in range(0, N, NC):
+            nc = min(NC, N - jc)
+            pack_b(B, pc, kc, jc, nc, Bp)
+            for t in prange((M + MR - 1) // MR):
+                row_block(A, t * MR, pc, kc, Bp, jc, nc, C, b)

@@ -1,0 +1,280 @@
+"""The engine's own GEMM (kernels/gemm.py, kernels/simd.py) and the choice of GEMM
+(fastnn/_gemm.py).
+
+The kernel is checked against NumPy in float64 on shapes that hit every edge (rows
+short of MR, columns short of a panel, K over several KC blocks, empty K), every layout
+the matrix path passes (C-ordered, transposed views, strided slices), β = 0 (C not
+read: NaN there must not leak), 0.5 and 1, serial and threaded. With small-integer
+inputs every product and sum is exact in float32, so those results must be equal,
+not close. Then the matrix path running it is compared with the naive reference.
+"""
+import itertools
+
+import numba
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _gemm, _threads
+from fastnn.kernels import gemm as K
+from fastnn.kernels import simd
+
+from _oracle import reference_of, rel_err, targets
+
+SHAPES = [(1, 1, 1), (5, 3, 7), (6, 1, 64), (13, 300, 129), (37, 513, 70), (64, 17, 300),
+          (100, 0, 70)]
+DTYPES = [np.float32, np.float64]
+
+
+def operand(rng, shape, layout, dtype, integers=False):
+    """A (rows, cols) array laid out as C-ordered, F-ordered (a transposed view's
+    layout) or a strided slice of a bigger array."""
+    rows, cols = shape
+    make = ((lambda s: rng.integers(-3, 4, s)) if integers else rng.standard_normal)
+    if layout == "C":
+        return np.ascontiguousarray(make((rows, cols)), dtype)
+    if layout == "F":
+        return np.ascontiguousarray(make((cols, rows)), dtype).T
+    return np.ascontiguousarray(make((2 * rows + 1, 3 * cols + 2)), dtype)[1::2, 2::3]
+
+
+def run(kernel, A, B, C, beta):
+    _gemm._entry(kernel, C.dtype)(A, B, C, C.dtype.type(beta))
+
+
+@pytest.mark.parametrize("kernel", [K.gemm, K.gemm_parallel], ids=["serial", "parallel"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("M, Kd, N", SHAPES, ids=str)
+def test_gemm_matches_numpy(kernel, dtype, M, Kd, N):
+    rng = np.random.default_rng(M * 1000 + Kd + N)
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    for la, lb, beta in itertools.product("CFS", "CFS", (0.0, 0.5, 1.0)):
+        A = operand(rng, (M, Kd), la, dtype)
+        B = operand(rng, (Kd, N), lb, dtype)
+        C0 = rng.standard_normal((M, N)).astype(dtype)
+        C = C0.copy()
+        if beta == 0:
+            C[:] = np.nan  # BLAS's rule: with β = 0, C is written, never read
+        with _threads.limit(2 if kernel is K.gemm_parallel else 1):
+            run(kernel, A, B, C, beta)
+        expected = A.astype(np.float64) @ B.astype(np.float64) + beta * C0
+        scale = np.sqrt(max(Kd, 1)) + np.abs(expected).max(initial=1.0)
+        err = np.abs(C - expected).max(initial=0.0) / scale
+        assert err < tol, f"A {la}, B {lb}, beta {beta}: error {err:.3g}"
+
+
+@pytest.mark.parametrize("kernel", [K.gemm, K.gemm_parallel], ids=["serial", "parallel"])
+def test_gemm_is_exact_on_small_integers(kernel):
+    """Integers in [-3, 3], K = 700: every partial sum is an integer below 2^24, exact
+    in float32, so whatever the order of the sums the result equals NumPy's int64."""
+    rng = np.random.default_rng(8)
+    A = operand(rng, (31, 700), "F", np.float32, integers=True)
+    B = operand(rng, (700, 200), "C", np.float32, integers=True)
+    C = rng.integers(-5, 6, (31, 200)).astype(np.float32)
+    expected = A.astype(np.int64) @ B.astype(np.int64) + 2 * C.astype(np.int64)
+    with _threads.limit(2 if kernel is K.gemm_parallel else 1):
+        run(kernel, A, B, C, 2.0)
+    np.testing.assert_array_equal(C, expected.astype(np.float32))
+
+
+def test_gemm_leaves_the_rest_of_a_strided_output_alone():
+    """C a block of rows and columns of a bigger array: only that block changes."""
+    rng = np.random.default_rng(2)
+    big = rng.standard_normal((40, 300)).astype(np.float32)
+    before = big.copy()
+    C = big[3:33, 10:210]
+    A = rng.standard_normal((30, 50)).astype(np.float32)
+    B = rng.standard_normal((50, 200)).astype(np.float32)
+    expected = A.astype(np.float64) @ B + 0.5 * before[3:33, 10:210]
+    _gemm.engine_gemm(A, B, C, 0.5)
+    np.testing.assert_allclose(C, expected, rtol=1e-5, atol=1e-4)
+    outside = np.ones(big.shape, bool)
+    outside[3:33, 10:210] = False
+    np.testing.assert_array_equal(big[outside], before[outside])
+
+
+def test_engine_gemm_rejects_mismatched_shapes():
+    A = np.ones((8, 5), np.float32)
+    B = np.ones((6, 70), np.float32)
+    C = np.zeros((8, 70), np.float32)
+    with pytest.raises(ValueError, match=r"\(8, 5\) @ \(6, 70\) -> \(8, 70\)"):
+        _gemm.engine_gemm(A, B, C)
+    with pytest.raises(ValueError, match="do not match"):
+        _gemm.engine_gemm(A, np.ones((5, 70), np.float32), np.zeros((8, 71), np.float32))
+
+
+def test_fits_only_wide_float_products():
+    f = np.float32
+    A, B = np.ones((8, 5), f), np.ones((5, 64), f)
+    assert _gemm.fits(A, B, np.zeros((8, 64), f))
+    assert not _gemm.fits(A, B[:, :63], np.zeros((8, 63), f))       # narrower than a panel
+    assert not _gemm.fits(A[:5], B, np.zeros((5, 64), f))            # fewer than MR rows
+    assert not _gemm.fits(A.astype(np.float64), B, np.zeros((8, 64), f))
+    assert not _gemm.fits(A, B, np.zeros((8, 64), f, order="F"))     # C not row-contiguous
+    assert _gemm.fits(A.astype(np.float64), B.astype(np.float64), np.zeros((8, 32)))
+
+
+# -- the vector intrinsics ------------------------------------------------------
+
+@numba.njit
+def _simd_ops(x, y, out, beta):
+    """out[0:L] ← x[1:1+L]·y[2] + out[0:L]·β, then out[L:2L] ← x[0:L] + y[0:L]·0 + 0."""
+    v = simd.vfma(simd.vload(x, 1), simd.vbroadcast(y, 2), simd.vzero(x))
+    simd.vstore_scaled(out, 0, v, beta)
+    L = simd.lanes(x)
+    simd.vstore_scaled(out, L, simd.vload(x, 0), 0.0)
+    return L
+
+
+@pytest.mark.parametrize("dtype, lanes", [(np.float32, 16), (np.float64, 8)])
+def test_vector_intrinsics(dtype, lanes):
+    x = np.arange(2 * lanes, dtype=dtype)
+    y = np.array([5, 6, 3], dtype)
+    out = np.full(2 * lanes + 1, 2, dtype)
+    assert _simd_ops(x, y, out, 0.5) == lanes
+    np.testing.assert_array_equal(out[:lanes], x[1:1 + lanes] * 3 + 1)
+    np.testing.assert_array_equal(out[lanes:2 * lanes], x[:lanes])
+    assert out[-1] == 2  # nothing past 2·lanes written
+    out[:] = np.nan
+    _simd_ops(x, y, out, 0.0)  # β = 0: the NaN already there is not read
+    np.testing.assert_array_equal(out[:lanes], x[1:1 + lanes] * 3)
+
+
+# -- the choice -------------------------------------------------------------
+
+@pytest.fixture
+def fresh_choice(monkeypatch):
+    monkeypatch.setattr(_gemm, "_state", {})
+    return monkeypatch
+
+
+def test_env_setting_forces_the_choice(fresh_choice):
+    fresh_choice.setenv(_gemm.ENV, "blas")
+    assert _gemm.use_engine() == (False, "FASTNN_GEMM=blas")
+    fresh_choice.setattr(_gemm, "_state", {})
+    fresh_choice.setenv(_gemm.ENV, "Engine")
+    assert _gemm.use_engine() == (True, "FASTNN_GEMM=engine")
+    assert _gemm.describe().startswith("engine (6x4 vectors of 512 bits)")
+
+
+def test_bad_env_setting_is_named(fresh_choice):
+    fresh_choice.setenv(_gemm.ENV, "mkl")
+    with pytest.raises(ValueError, match=r"FASTNN_GEMM='mkl' is invalid; expected one of "
+                                         r"auto, engine, blas"):
+        _gemm.use_engine()
+
+
+@pytest.mark.parametrize("features, blas, engine, why", [
+    ("+avx2,+avx512f,+fma", {"internal_api": "openblas", "architecture": "Haswell"}, True,
+     "AVX-512 core, OpenBLAS runs its Haswell kernel"),
+    ("+avx2,+avx512f", {"internal_api": "openblas", "architecture": "SkylakeX"}, False,
+     "OpenBLAS runs its 512-bit SkylakeX kernel"),
+    ("+avx2,-avx512f", {"internal_api": "openblas", "architecture": "Haswell"}, False,
+     "the CPU has no AVX-512"),
+    ("+avx512f", {"internal_api": "mkl", "architecture": None}, False, "NumPy's BLAS is mkl"),
+    ("+avx512f", None, False, "NumPy's BLAS is unknown"),
+])
+def test_auto_rule(fresh_choice, features, blas, engine, why):
+    """The decision table, on the CPU features and BLAS record the rule reads."""
+    fresh_choice.delenv(_gemm.ENV, raising=False)
+    fresh_choice.setattr(_gemm, "_cpu_features", lambda: features)
+    fresh_choice.setattr(_gemm._blas, "numpy_blas_infos", lambda: [blas] if blas else [])
+    assert _gemm.use_engine() == (engine, why)
+
+
+def test_auto_rule_reads_this_machine(fresh_choice):
+    """Unpatched, the rule agrees with what llvmlite and threadpoolctl report here."""
+    fresh_choice.delenv(_gemm.ENV, raising=False)
+    engine, why = _gemm.use_engine()
+    import llvmlite.binding as llvm
+    from threadpoolctl import threadpool_info
+    avx512 = "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+    archs = {str(i.get("architecture")).lower() for i in threadpool_info()
+             if i.get("internal_api") == "openblas"}
+    if engine:
+        assert avx512 and archs - set(_gemm._OPENBLAS_AVX512)
+    elif not avx512:
+        assert why == "the CPU has no AVX-512"
+
+
+# -- the matrix path running it ----------------------------------------------------
+
+def wide_matrix_net(*args, **kwargs):
+    """A network on the matrix path with the engine's GEMM forced on (where it fits)."""
+    net = fastnn.Network(*args, **kwargs)
+    net._engine.matrix = True
+    net._engine._matrix().engine_gemm = True
+    return net
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("hidden, out, cost", [
+    ("sigmoid", "sigmoid", "cross_entropy"), ("relu", "softmax", "log_likelihood"),
+    (("elu", 0.7), "identity", "quadratic")], ids=str)
+def test_sgd_epoch_with_engine_gemm_matches_reference(monkeypatch, threads, hidden, out, cost):
+    """Layers of 70 and 130 units and mini-batches of 96 rows (one short): every product
+    but the output layer's goes through the engine's GEMM (counted), and two epochs
+    match the reference to 1e-9 in float64."""
+    calls = []
+    real = _gemm.engine_gemm
+    monkeypatch.setattr(_gemm, "engine_gemm", lambda *a: calls.append(a[2].shape) or real(*a))
+    rng = np.random.default_rng(7)
+    sizes = [100, 70, 130, 10]
+    net = wide_matrix_net(sizes, hidden, out, cost, dtype="float64", seed=3, threads=threads)
+    ref = reference_of(net)
+    X = rng.standard_normal((250, 100))
+    Y = targets(rng, 250, 10, cost)
+    for epoch in range(2):
+        order = rng.permutation(250)
+        net.train_epoch(X, Y, order, 96, 0.05, lmbda=0.8)
+        ref.train_epoch(X, Y, order, 96, 0.05, lmbda=0.8)
+        for l, (a, b) in enumerate(zip(net.weights + net.biases,
+                                       ref.weights + [b.ravel() for b in ref.biases])):
+            assert rel_err(a, b) < 1e-9, f"epoch {epoch} block {l}: {rel_err(a, b):.3g}"
+    # the forward and δ products of the full mini-batches, and every weight product
+    # (the output layer's forward product, 10 columns wide, is BLAS's)
+    assert (70, 96) in calls and (130, 96) in calls and (130, 70) in calls
+    assert (70, 100) in calls and (10, 130) in calls
+
+
+def test_general_epoch_with_engine_gemm_matches_reference():
+    """Adam with L1 and dropout through the engine's GEMM, against the reference."""
+    from fastnn.reference import ReferenceOptimizer
+    rng = np.random.default_rng(12)
+    net = wide_matrix_net([80, 96, 72, 5], "tanh", "softmax", "log_likelihood",
+                          dtype="float64", seed=2)
+    ref = reference_of(net)
+    X = rng.standard_normal((150, 80))
+    Y = targets(rng, 150, 5, "log_likelihood")
+    state = None
+    ref_opt = ReferenceOptimizer("adam")
+    for epoch in range(2):
+        order = rng.permutation(150)
+        state = net.train_epoch(X, Y, order, 64, 0.01, lmbda=0.5, l1=1.0,
+                                optimizer=fastnn.optim.Adam(), dropout=[0.3, 0.2],
+                                dropout_seed=9, epoch=epoch, state=state)
+        ref.train_epoch(X, Y, order, 64, 0.01, lmbda=0.5, l1=1.0,
+                        optimizer=ref_opt, dropout=[0.3, 0.2], seed=9,
+                        epoch=epoch)
+        for a, b in zip(net.weights, ref.weights):
+            assert rel_err(a, b) < 1e-9
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 3e-5), ("float64", 1e-12)])
+def test_engine_gemm_and_blas_train_alike(dtype, tol):
+    """Config C's shape on 512 samples: the engine's GEMM and BLAS give the same network
+    up to rounding, and the same predictions."""
+    rng = np.random.default_rng(4)
+    X = rng.random((512, 784)).astype(dtype)
+    y = rng.integers(0, 10, 512)
+    results = []
+    for engine in (False, True):
+        net = fastnn.Network([784, 1024, 1024, 10], "relu", "softmax", "log_likelihood",
+                             dtype=dtype, seed=1, threads=1)
+        assert net._engine.uses_matrix(128)
+        net._engine._matrix().engine_gemm = engine
+        net.fit(X, y, epochs=1, mini_batch_size=128, eta=0.05, lmbda=1.0)
+        results.append((net.params.copy(), net.feedforward(X[:200])))
+    (p0, a0), (p1, a1) = results
+    assert rel_err(p1, p0) < tol
+    assert rel_err(a1, a0) < tol
