@@ -9,6 +9,11 @@ mini-batch and per layer, NumPy's ``matmul`` into preallocated outputs (no tempo
 called from Python, so BLAS threads never run inside a Numba parallel region), and the
 passes between the products in kernels/matrix.py.
 
+On an AVX-512 core whose BLAS runs a narrower kernel, the wide products go to the
+engine's own GEMM instead (kernels/gemm.py; fastnn/_gemm.py decides), in Numba's
+threads; BLAS, left with the narrow products (the output layer's ten columns), is held
+to one thread meanwhile, as its idle workers would spin against Numba's.
+
 Per mini-batch of m rows, with hidden blocks feature-major (n, m) (kernels/matrix.py
 says why) and the output block sample-major (m, n):
 
@@ -19,9 +24,9 @@ says why) and the output block sample-major (m, n):
 
 Scaling the output δ by α once carries the step into every later δ and product, so no
 pass scales a gradient. The SGD epoch applies the update at once: one BLAS GEMM with
-the β term, ``W ← δᵀA + (1 − ηλ/n) W``, straight into the weights (fastnn/_blas.py binds
-it; where it cannot, one GEMM into a scratch matrix and one pass ``W ← βW + G``, about 5%
-slower on config C). The general epoch writes the mean gradient
+the β term, ``W ← δᵀA + (1 − ηλ/n) W``, straight into the weights (the engine's GEMM has
+that β term too; for BLAS fastnn/_blas.py binds it; where it cannot, one GEMM into a
+scratch matrix and one pass ``W ← βW + G``, about 5% slower on config C). The general epoch writes the mean gradient
 into the flat gradient buffer and hands it to the fused optimizer step, as the loop
 path does. Both give the same results as the loop path up to floating-point rounding.
 """
