@@ -21,7 +21,7 @@ from fastnn.kernels import simd
 
 from _oracle import reference_of, rel_err, targets
 
-SHAPES = [(1, 1, 1), (5, 3, 7), (6, 1, 64), (13, 300, 129), (37, 513, 70), (64, 17, 300),
+SHAPES = [(1, 1, 1), (5, 3, 7), (6, 1, 64), (12, 40, 80), (13, 300, 129), (37, 513, 70), (64, 17, 300),
           (100, 0, 70)]
 DTYPES = [np.float32, np.float64]
 
