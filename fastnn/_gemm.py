@@ -35,10 +35,13 @@ _state = {}
 
 
 def _cpu_features():
-    """The feature string of the CPU Numba compiles for (its own setting, else the host)."""
+    """The feature string of the CPU Numba compiles for: its own setting, else the host's
+    (empty when Numba is told a CPU name but no features, e.g. ``generic``)."""
     configured = getattr(numba.config, "CPU_FEATURES", None)
     if configured:
         return configured
+    if getattr(numba.config, "CPU_NAME", None):
+        return ""
     import llvmlite.binding as llvm
     return llvm.get_host_cpu_features().flatten()
 

@@ -16,7 +16,9 @@ Modules, each with its math in its docstring:
 * ``matrix``: the passes between the matrix path's BLAS products;
 * ``hogwild``: the lock-free multi-threaded epoch;
 * ``profile``: one phase of one layer looped over an epoch, for ``fastnn profile``;
-* ``peak``: the core's multiply-add peak, measured (chains of FMAs), for the reports.
+* ``peak``: the core's multiply-add peak, measured (chains of FMAs), for the reports;
+* ``simd``: a 512-bit vector type and its intrinsics (load, broadcast, FMA, store);
+* ``gemm``: the engine's own register-blocked GEMM, built on ``simd``.
 """
 from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, SWISH, TANH
 from .costs import CROSS_ENTROPY, LOG_LIKELIHOOD, QUADRATIC

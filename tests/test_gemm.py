@@ -182,6 +182,17 @@ def test_auto_rule(fresh_choice, features, blas, engine, why):
     assert _gemm.use_engine() == (engine, why)
 
 
+def test_numba_told_another_cpu_means_no_avx512(fresh_choice):
+    """NUMBA_CPU_NAME=generic (portable caches) compiles without AVX-512: BLAS then."""
+    fresh_choice.delenv(_gemm.ENV, raising=False)
+    fresh_choice.setattr(numba.config, "CPU_NAME", "generic")
+    fresh_choice.setattr(numba.config, "CPU_FEATURES", None)
+    assert _gemm._cpu_features() == ""
+    assert _gemm.use_engine() == (False, "the CPU has no AVX-512")
+    fresh_choice.setattr(numba.config, "CPU_FEATURES", "+avx2,+avx512f")
+    assert "+avx512f" in _gemm._cpu_features().split(",")
+
+
 def test_auto_rule_reads_this_machine(fresh_choice):
     """Unpatched, the rule agrees with what llvmlite and threadpoolctl report here."""
     fresh_choice.delenv(_gemm.ENV, raising=False)
