@@ -16,6 +16,7 @@ dense.weight_gradient      grad: W_out = (1/m) D.T @ A_in[rows] (b likewise)   2
   fused (the epoch's)      W *= decay; W -= (eta/m) D.T @ A_in[rows]; b ...    2 m n_in n_out
 update.sgd_update          p[:nw] = decay p[:nw] - step g[:nw]; p[nw:] -= ..   3 n x itemsize B
 activations.softmax_rows   e = exp(Z - row max); A = e / row sum(e)            (time only)
+gemm (the engine's own)    C = A @ B (matmul), or C ← A B + β C (BLAS's GEMM)  2 M K N
 engine epoch (subset)      NumpyMatrixNetwork.train_epoch                      6 weights n
 =========================  ==================================================  =============
 
@@ -26,13 +27,17 @@ the same rows every call, so they stay in cache, which flatters both sides alike
 C's output layer (128 x 10) for the softmax. These are the engine's loop-path kernels: for
 config C's mini-batches of 128 the engine now takes its matrix path (BLAS GEMM,
 fastnn/_matrix.py), so the C-shaped rows show what the loops would cost there, and the
-``epoch`` row of C times the path the engine actually picks (its ``engine_path``).
+``epoch`` row of C times the path the engine actually picks (its ``engine_path``). The
+``gemm`` rows time the engine's own GEMM (kernels/gemm.py, which the matrix path runs on
+AVX-512 cores whose BLAS runs a narrower kernel: fastnn/_gemm.py) against NumPy's BLAS
+on two of C's products, whatever the matrix path chose on this machine.
 """
 import numpy as np
 
 import fastnn
 from fastnn.baselines import NumpyMatrixNetwork
 from fastnn.bench import CONFIGS
+from fastnn import _blas, _gemm
 from fastnn.kernels import activations, dense, update
 
 SEED = 0
@@ -53,6 +58,13 @@ DELTA_LAYERS = {
     "C1": ("C", 128, 1024, 1024, "relu"),   # δ of C's first hidden layer, from the second
     "C2": ("C", 128, 1024, 10, "relu"),     # δ of C's second hidden layer, from the output
 }
+#: the engine's own GEMM (kernels/gemm.py) at config C's shapes: label -> (config, M, K,
+#: N, beta, B transposed): layer 2's forward product W₂ Aᵀ and its fused update
+#: W₂ ← βW₂ + δᵀA (B a transposed view, as the matrix path passes it)
+GEMM_SHAPES = {
+    "C2-forward": ("C", 1024, 1024, 128, 0.0, False),
+    "C2-update": ("C", 1024, 128, 1024, 1 - ETA * LMBDA / N_TRAIN, True),
+}
 #: whole-epoch cases: config -> samples per timed epoch
 EPOCH_SAMPLES = {"A": 2000, "B": 2000, "C": 1280}
 _CODES = {"sigmoid": activations.SIGMOID, "relu": activations.RELU}
@@ -61,7 +73,7 @@ _BUILDERS = {"forward": "_build_forward", "hidden_delta": "_build_hidden_delta",
              "weight_gradient_grad": "_build_weight_gradient",
              "weight_gradient_fused": "_build_weight_gradient",
              "sgd_update": "_build_sgd_update", "softmax_rows": "_build_softmax_rows",
-             "epoch": "_build_epoch"}
+             "epoch": "_build_epoch", "gemm": "_build_gemm"}
 
 
 class KernelSpec:
@@ -83,6 +95,7 @@ def specs():
                 for layer, (c, *_) in LAYERS.items()]
     out += [KernelSpec("sgd_update", c, c) for c in ("A", "B", "C")]
     out += [KernelSpec("softmax_rows", "C3", "C")]
+    out += [KernelSpec("gemm", label, c) for label, (c, *_) in GEMM_SHAPES.items()]
     out += [KernelSpec("epoch", c, c) for c in ("A", "B", "C")]
     return out
 
@@ -216,6 +229,28 @@ class KernelCase:
         self._reset = reset
         self._kernel_outputs = lambda: {"params": p.copy()}
         self._numpy_outputs = lambda: {"params": pn.copy()}
+
+    def _build_gemm(self):
+        config, M, K, N, beta, transposed = GEMM_SHAPES[self.spec.layer]
+        A = self._rand(M, K)
+        B = self._rand(N, K).T if transposed else self._rand(K, N)
+        C0 = self._rand(M, N)
+        C, Cn = C0.copy(), C0.copy()
+        self.work["flop"] = 2 * M * K * N
+        self.kernel = lambda: _gemm.engine_gemm(A, B, C, beta)
+
+        def numpy():  # NumPy's own BLAS: matmul, or its GEMM with the β term when bound
+            if beta == 0:
+                np.matmul(A, B, out=Cn)
+            elif not _blas.gemm(A, B, Cn, 1.0, beta):
+                Cn[...] = beta * Cn + A @ B
+        self.numpy = numpy
+
+        def reset():
+            C[...], Cn[...] = C0, C0
+        self._reset = reset
+        self._kernel_outputs = lambda: {"C": C.copy()}
+        self._numpy_outputs = lambda: {"C": Cn.copy()}
 
     def _build_softmax_rows(self):
         Z = self._rand(128, 10, scale=3.0)

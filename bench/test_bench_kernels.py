@@ -5,8 +5,9 @@
 
 Kernels (kernellib's table): dense.forward, dense.hidden_delta, dense.weight_gradient
 (mean gradient, and the fused in-place update the epoch uses), update.sgd_update,
-activations.softmax_rows and a whole engine epoch on a subset, at the layer shapes of
-configs A, B and C, float32 and float64, under the same thread limit as the epoch
+activations.softmax_rows, the engine's own GEMM (kernels/gemm.py) and a whole engine
+epoch on a subset, at the layer shapes of configs A, B and C, float32 and float64,
+under the same thread limit as the epoch
 benchmarks (--bench-threads). Each case first checks the kernel against NumPy on fresh
 copies of the same arrays (float64 to 1e-9, float32 to 1e-4), so a benchmark cannot
 time a broken kernel; with benchmarks disabled that check is all that runs (after one
