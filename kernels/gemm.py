@@ -203,7 +203,11 @@ def gemm(A, B, C, beta):
 
 @jit_parallel
 def gemm_parallel(A, B, C, beta):
-    """``gemm`` with the row blocks of C split across Numba's threads (``prange``)."""
+    """``gemm`` with the row blocks of C split across Numba's threads (``prange``).
+
+    A copy of ``gemm``'s body rather than the same function compiled twice: Numba's
+    on-disk cache names its entries after the Python function, not the ``parallel``
+    flag, so two dispatchers of one function would share (and overwrite) entries."""
     M, K = A.shape
     N = B.shape[1]
     if K == 0:
