@@ -151,3 +151,22 @@ def vstore_scaled(typingctx, arr, i, v, beta):
                 builder.store(_fma(builder, _splat(builder, b, vt), old, args[2]), p, align=align)
         return context.get_dummy_value()
     return types.none(arr, i, v, beta), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """Ask for the cache line holding ``arr``'s element at flat offset ``i`` (for writing,
+    into every cache level): a hint, no effect on results."""
+    if not isinstance(arr, types.Array) or not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        p = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [p.type, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(fn, [p, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.none(arr, i), codegen

@@ -119,6 +119,7 @@ def test_fits_only_wide_float_products():
 @numba.njit
 def _simd_ops(x, y, out, beta):
     """out[0:L] ← x[1:1+L]·y[2] + out[0:L]·β, then out[L:2L] ← x[0:L] + y[0:L]·0 + 0."""
+    simd.prefetch(out, 0)  # a hint: it must compile and change nothing
     v = simd.vfma(simd.vload(x, 1), simd.vbroadcast(y, 2), simd.vzero(x))
     simd.vstore_scaled(out, 0, v, beta)
     L = simd.lanes(x)
