@@ -18,6 +18,7 @@ columns, such as the output layer's 10) or with fewer than MR rows go to BLAS wh
 the setting: most of the engine's panel would be padding.
 """
 import os
+import threading
 
 import numba
 import numpy as np
@@ -113,5 +114,24 @@ def engine_gemm(A, B, C, beta=0.0):
     here, as the kernel reads and writes without bounds checks."""
     if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0] or C.shape != (A.shape[0], B.shape[1]):
         raise ValueError(f"gemm shapes {A.shape} @ {B.shape} -> {C.shape} do not match")
-    kernel = _k.gemm_parallel if numba.get_num_threads() > 1 else _k.gemm
-    _entry(kernel, C.dtype)(A, B, C, C.dtype.type(beta))
+    if numba.get_num_threads() == 1:
+        _entry(_k.gemm, C.dtype)(A, B, C, C.dtype.type(beta))
+    elif _launches_must_be_serial():
+        with _launch_lock:
+            _entry(_k.gemm_parallel, C.dtype)(A, B, C, C.dtype.type(beta))
+    else:
+        _entry(_k.gemm_parallel, C.dtype)(A, B, C, C.dtype.type(beta))
+
+
+_launch_lock = threading.Lock()
+
+
+def _launches_must_be_serial():
+    """Whether parallel kernels must not start from two Python threads at once: Numba's
+    ``workqueue`` threading layer (no OpenMP or TBB found) ends the process when they do,
+    and two networks may train from two Python threads. Until a first parallel kernel
+    has run the layer is not chosen yet: serial then, to be safe."""
+    try:
+        return numba.threading_layer() == "workqueue"
+    except ValueError:
+        return True

@@ -290,3 +290,33 @@ def test_engine_gemm_and_blas_train_alike(dtype, tol):
     (p0, a0), (p1, a1) = results
     assert rel_err(p1, p0) < tol
     assert rel_err(a1, a0) < tol
+
+
+def test_two_networks_train_at_once_from_two_python_threads():
+    """Each network's result is exactly what it gives alone, with the threaded engine
+    GEMM launched from both Python threads (serialized under Numba's workqueue layer,
+    which would otherwise end the process)."""
+    import threading
+    rng = np.random.default_rng(0)
+    X = rng.random((512, 300)).astype(np.float32)
+    y = rng.integers(0, 10, 512)
+    threads = min(2, _threads.available())
+
+    def make(seed):
+        net = wide_matrix_net([300, 256, 10], "relu", "softmax", "log_likelihood", seed=seed,
+                              threads=threads)
+        return net
+    kwargs = dict(epochs=2, mini_batch_size=128, eta=0.05)
+    alone = []
+    for seed in (1, 2):
+        net = make(seed)
+        net.fit(X, y, **kwargs)
+        alone.append(net.params.copy())
+    nets = [make(1), make(2)]
+    workers = [threading.Thread(target=n.fit, args=(X, y), kwargs=kwargs) for n in nets]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for net, params in zip(nets, alone):
+        np.testing.assert_array_equal(net.params, params)
