@@ -17,6 +17,7 @@ Products narrower than one micro-kernel panel (N < NR: 64 float32 or 32 float64
 columns, such as the output layer's 10) or with fewer than MR rows go to BLAS whatever
 the setting: most of the engine's panel would be padding.
 """
+import contextlib
 import os
 import threading
 
@@ -95,32 +96,44 @@ def _entry(kernel, dtype):
     return fn
 
 
-def fits(A, B, C):
-    """Whether the engine's GEMM takes this product (dtype, layout and width)."""
+def _unfit(A, B, C):
+    """Why the engine's GEMM cannot take these operands (None when it can): one float
+    dtype, element-aligned strides, C writable and contiguous along its rows, shapes
+    that agree. Width is not checked here (see ``fits``)."""
     dt = C.dtype
     if dt not in (np.float32, np.float64) or A.dtype != dt or B.dtype != dt:
-        return False
-    if C.ndim != 2 or C.strides[1] != C.itemsize or not C.flags.writeable:
-        return False
+        return (f"dtypes {A.dtype} @ {B.dtype} -> {dt}: expected one of float32 or float64 "
+                f"for all three")
+    if A.ndim != 2 or B.ndim != 2 or C.ndim != 2 or A.shape[1] != B.shape[0] \
+            or C.shape != (A.shape[0], B.shape[1]):
+        return f"gemm shapes {A.shape} @ {B.shape} -> {C.shape} do not match"
+    if C.strides[1] != C.itemsize or not C.flags.writeable:
+        return f"output strides {C.strides}: expected a writable C contiguous along its rows"
     if any(s % dt.itemsize for X in (A, B, C) for s in X.strides):
+        return "strides that are not whole elements"
+    return None
+
+
+def fits(A, B, C):
+    """Whether the engine's GEMM takes this product (dtype, layout and width)."""
+    if _unfit(A, B, C) is not None:
         return False
-    nr = _k.NV * 64 // dt.itemsize
+    nr = _k.NV * 64 // C.itemsize
     return C.shape[1] >= nr and C.shape[0] >= _k.MR
 
 
 def engine_gemm(A, B, C, beta=0.0):
     """C ← A B + β C by the engine's GEMM, threaded when Numba runs more than one thread
-    (fastnn/_threads.py sets that). ``fits(A, B, C)`` must hold; the shapes are checked
-    here, as the kernel reads and writes without bounds checks."""
-    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0] or C.shape != (A.shape[0], B.shape[1]):
-        raise ValueError(f"gemm shapes {A.shape} @ {B.shape} -> {C.shape} do not match")
-    if numba.get_num_threads() == 1:
-        _entry(_k.gemm, C.dtype)(A, B, C, C.dtype.type(beta))
-    elif _launches_must_be_serial():
-        with _launch_lock:
-            _entry(_k.gemm_parallel, C.dtype)(A, B, C, C.dtype.type(beta))
-    else:
-        _entry(_k.gemm_parallel, C.dtype)(A, B, C, C.dtype.type(beta))
+    (fastnn/_threads.py sets that). The operands are checked here (ValueError saying
+    what is wrong), as the kernel reads and writes without bounds checks."""
+    why = _unfit(A, B, C)
+    if why is not None:
+        raise ValueError(why)
+    serial = numba.get_num_threads() == 1
+    run = _entry(_k.gemm if serial else _k.gemm_parallel, C.dtype)
+    with (_launch_lock if not serial and _launches_must_be_serial()
+          else contextlib.nullcontext()):
+        run(A, B, C, C.dtype.type(beta))
 
 
 _launch_lock = threading.Lock()

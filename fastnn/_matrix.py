@@ -26,9 +26,9 @@ Scaling the output δ by α once carries the step into every later δ and produc
 pass scales a gradient. The SGD epoch applies the update at once: one BLAS GEMM with
 the β term, ``W ← δᵀA + (1 − ηλ/n) W``, straight into the weights (the engine's GEMM has
 that β term too; for BLAS fastnn/_blas.py binds it; where it cannot, one GEMM into a
-scratch matrix and one pass ``W ← βW + G``, about 5% slower on config C). The general epoch writes the mean gradient
-into the flat gradient buffer and hands it to the fused optimizer step, as the loop
-path does. Both give the same results as the loop path up to floating-point rounding.
+scratch matrix and one pass ``W ← βW + G``, about 5% slower on config C). The general
+epoch writes the mean gradient into the flat gradient buffer and hands it to the fused
+optimizer step, as the loop path does. Both give the same results as the loop path up to floating-point rounding.
 """
 import contextlib
 

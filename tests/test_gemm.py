@@ -103,6 +103,17 @@ def test_engine_gemm_rejects_mismatched_shapes():
         _gemm.engine_gemm(A, np.ones((5, 70), np.float32), np.zeros((8, 71), np.float32))
 
 
+@pytest.mark.parametrize("A, B, C, message", [
+    (np.ones((8, 5), np.int64), np.ones((5, 70)), np.zeros((8, 70)),
+     r"dtypes int64 @ float64 -> float64: expected one of float32 or float64"),
+    (np.ones((8, 5)), np.ones((5, 70)), np.zeros((8, 70), order="F"),
+     r"output strides \(8, 64\): expected a writable C contiguous along its rows"),
+])
+def test_engine_gemm_names_bad_operands(A, B, C, message):
+    with pytest.raises(ValueError, match=message):
+        _gemm.engine_gemm(A, B, C)
+
+
 def test_fits_only_wide_float_products():
     f = np.float32
     A, B = np.ones((8, 5), f), np.ones((5, 64), f)
@@ -111,7 +122,8 @@ def test_fits_only_wide_float_products():
     assert not _gemm.fits(A[:5], B, np.zeros((5, 64), f))            # fewer than MR rows
     assert not _gemm.fits(A.astype(np.float64), B, np.zeros((8, 64), f))
     assert not _gemm.fits(A, B, np.zeros((8, 64), f, order="F"))     # C not row-contiguous
-    assert _gemm.fits(A.astype(np.float64), B.astype(np.float64), np.zeros((8, 32)))
+    assert _gemm.fits(A.astype(np.float64), B[:, :32].astype(np.float64), np.zeros((8, 32)))
+    assert not _gemm.fits(A, B, np.zeros((8, 65), f))                # shapes disagree
 
 
 # -- the vector intrinsics ------------------------------------------------------
