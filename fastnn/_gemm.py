@@ -19,13 +19,12 @@ the setting: most of the engine's panel would be padding.
 """
 import contextlib
 import os
-import threading
 
 import numba
 import numpy as np
 from numba import types
 
-from . import _blas
+from . import _blas, _threads
 from .kernels import gemm as _k
 
 ENV = "FASTNN_GEMM"
@@ -131,20 +130,5 @@ def engine_gemm(A, B, C, beta=0.0):
         raise ValueError(why)
     serial = numba.get_num_threads() == 1
     run = _entry(_k.gemm if serial else _k.gemm_parallel, C.dtype)
-    with (_launch_lock if not serial and _launches_must_be_serial()
-          else contextlib.nullcontext()):
+    with contextlib.nullcontext() if serial else _threads.parallel_launch():
         run(A, B, C, C.dtype.type(beta))
-
-
-_launch_lock = threading.Lock()
-
-
-def _launches_must_be_serial():
-    """Whether parallel kernels must not start from two Python threads at once: Numba's
-    ``workqueue`` threading layer (no OpenMP or TBB found) ends the process when they do,
-    and two networks may train from two Python threads. Until a first parallel kernel
-    has run the layer is not chosen yet: serial then, to be safe."""
-    try:
-        return numba.threading_layer() == "workqueue"
-    except ValueError:
-        return True

@@ -77,6 +77,7 @@ class _Blocks:
         self.AT = [np.empty((n, m), dtype) for n in hidden]
         self.DT = [np.empty((n, m), dtype) for n in hidden]
         self.Z = np.empty((m, sizes[-1]), dtype)
+        self.ZT_out = np.empty((sizes[-1], m), dtype)  # the output product, feature-major
         self.A = np.empty((m, sizes[-1]), dtype)
         self.D = np.empty((m, sizes[-1]), dtype)
 
@@ -130,6 +131,19 @@ class MatrixPath:
         else:
             np.matmul(A, B, out=out)
 
+    @staticmethod
+    def gather(X, rows, out):
+        """out ← X[rows]: a compiled copy (threaded when Numba runs several threads) for a
+        C-contiguous X of the block's dtype, else NumPy's ``take``."""
+        if X.flags.c_contiguous and X.dtype == out.dtype and rows.dtype == np.int64:
+            if numba.get_num_threads() > 1:
+                with _threads.parallel_launch():
+                    _k.gather_rows_parallel(X, rows, out)
+            else:
+                _k.gather_rows(X, rows, out)
+        else:
+            np.take(X, rows, axis=0, out=out)
+
     # -- one mini-batch -------------------------------------------------------
     def forward(self, Ws, bs, X, rows, blk, drop_p=None, mask=None, clock=NO_CLOCK):
         """Every layer's z and a for X[rows] into ``blk`` (masked a ⊙ s where dropped);
@@ -138,7 +152,7 @@ class MatrixPath:
         if rows is None:
             prev_t = X.T
         else:
-            np.take(X, rows, axis=0, out=blk.X)
+            self.gather(X, rows, blk.X)
             prev_t = blk.X.T
             clock.lap(0, "gather")
         for l in range(self.L - 1):
@@ -151,9 +165,16 @@ class MatrixPath:
             clock.lap(l, "activation")
             prev_t = blk.AT[l]
         last = self.L - 1
-        self.product(prev_t.T, Ws[last].T, blk.Z)
-        clock.lap(last, "forward_product")
-        _k.add_bias(blk.Z, bs[last])
+        if self.engine_gemm and _gemm.fits(Ws[last], prev_t, blk.ZT_out):
+            # the output layer's few columns are too narrow for the engine's GEMM as
+            # Z = A Wᵀ, but not as Zᵀ = W Aᵀ (a mini-batch of columns)
+            _gemm.engine_gemm(Ws[last], prev_t, blk.ZT_out)
+            clock.lap(last, "forward_product")
+            _k.add_bias_from_t(blk.ZT_out, bs[last], blk.Z)
+        else:
+            self.product(prev_t.T, Ws[last].T, blk.Z)
+            clock.lap(last, "forward_product")
+            _k.add_bias(blk.Z, bs[last])
         activate(blk.Z, blk.A, self.acts[last], self.act_params[last])
         clock.lap(last, "activation")
 

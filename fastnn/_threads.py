@@ -130,6 +130,26 @@ def limit(threads):
         numba.set_num_threads(previous)
 
 
+_launch_lock = threading.Lock()
+
+
+def _launches_must_be_serial():
+    """Whether parallel kernels must not start from two Python threads at once: Numba's
+    ``workqueue`` threading layer (no OpenMP or TBB found) ends the process when they do,
+    and two networks may train from two Python threads. Until a first parallel kernel
+    has run the layer is not chosen yet: serial then, to be safe."""
+    try:
+        return numba.threading_layer() == "workqueue"
+    except ValueError:
+        return True
+
+
+def parallel_launch():
+    """A context around a call of a ``prange`` kernel from Python: a process-wide lock
+    where such calls must not overlap (``_launches_must_be_serial``), else nothing."""
+    return _launch_lock if _launches_must_be_serial() else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def blas_limit(threads):
     """Run the block with BLAS limited to ``threads``, whatever the ``limit`` blocks asked,

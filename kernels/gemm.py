@@ -34,7 +34,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit, jit_parallel
-from .simd import lanes, prefetch, vbroadcast, vfma, vload, vstore_scaled, vzero
+from .simd import lanes, prefetch, vbroadcast, vfma, vload, vstore_scaled, vtranspose, vzero
 
 #: rows of C per micro-kernel call
 MR = 6
@@ -47,12 +47,15 @@ NC = 256
 
 
 @jit
-def micro_kernel(kc, A, a0, sa_row, sa_k, Bp, b0, C, c0, ldc, beta):
-    """C[r, c] ← Σ_k A[r, k] Bp[k, c] + β C[r, c] for an MR × NR block.
+def micro_kernel(kc, A, a0, sa_row, sa_k, Bp, b0, C, c0, ldc, beta, h):
+    """C[r, c] ← Σ_k A[r, k] Bp[k, c] + β C[r, c] for the first ``h`` (1 to MR) rows of an
+    MR × NR block.
 
     ``A`` at flat offset ``a0 + r·sa_row + k·sa_k``; ``Bp`` a packed panel at ``b0``,
-    k-major (NR values per k); ``C`` at ``c0 + r·ldc + c``. Flat offsets, no bounds
-    checks: the caller passes whole blocks."""
+    k-major (NR values per k); ``C`` at ``c0 + r·ldc + c``. With h < MR the rows past
+    the last are computed from A's last row again and not stored, so an edge block of
+    rows needs no copy. Flat offsets, no bounds checks: the caller passes whole
+    blocks."""
     L = lanes(Bp)
     nr = NV * L
     c00 = vzero(Bp); c01 = vzero(Bp); c02 = vzero(Bp); c03 = vzero(Bp)  # noqa: E702
@@ -66,11 +69,11 @@ def micro_kernel(kc, A, a0, sa_row, sa_k, Bp, b0, C, c0, ldc, beta):
             for v in range(NV):
                 prefetch(C, c0 + r * ldc + v * L)
     p0 = a0
-    p1 = p0 + sa_row
-    p2 = p1 + sa_row
-    p3 = p2 + sa_row
-    p4 = p3 + sa_row
-    p5 = p4 + sa_row
+    p1 = p0 + min(1, h - 1) * sa_row
+    p2 = p0 + min(2, h - 1) * sa_row
+    p3 = p0 + min(3, h - 1) * sa_row
+    p4 = p0 + min(4, h - 1) * sa_row
+    p5 = p0 + min(5, h - 1) * sa_row
     for k in range(kc):
         pb = b0 + k * nr
         b0v = vload(Bp, pb)
@@ -93,21 +96,26 @@ def micro_kernel(kc, A, a0, sa_row, sa_k, Bp, b0, C, c0, ldc, beta):
     q = c0
     vstore_scaled(C, q, c00, beta); vstore_scaled(C, q + L, c01, beta)  # noqa: E702
     vstore_scaled(C, q + 2 * L, c02, beta); vstore_scaled(C, q + 3 * L, c03, beta)  # noqa: E702
-    q += ldc
-    vstore_scaled(C, q, c10, beta); vstore_scaled(C, q + L, c11, beta)  # noqa: E702
-    vstore_scaled(C, q + 2 * L, c12, beta); vstore_scaled(C, q + 3 * L, c13, beta)  # noqa: E702
-    q += ldc
-    vstore_scaled(C, q, c20, beta); vstore_scaled(C, q + L, c21, beta)  # noqa: E702
-    vstore_scaled(C, q + 2 * L, c22, beta); vstore_scaled(C, q + 3 * L, c23, beta)  # noqa: E702
-    q += ldc
-    vstore_scaled(C, q, c30, beta); vstore_scaled(C, q + L, c31, beta)  # noqa: E702
-    vstore_scaled(C, q + 2 * L, c32, beta); vstore_scaled(C, q + 3 * L, c33, beta)  # noqa: E702
-    q += ldc
-    vstore_scaled(C, q, c40, beta); vstore_scaled(C, q + L, c41, beta)  # noqa: E702
-    vstore_scaled(C, q + 2 * L, c42, beta); vstore_scaled(C, q + 3 * L, c43, beta)  # noqa: E702
-    q += ldc
-    vstore_scaled(C, q, c50, beta); vstore_scaled(C, q + L, c51, beta)  # noqa: E702
-    vstore_scaled(C, q + 2 * L, c52, beta); vstore_scaled(C, q + 3 * L, c53, beta)  # noqa: E702
+    if h > 1:
+        q += ldc
+        vstore_scaled(C, q, c10, beta); vstore_scaled(C, q + L, c11, beta)  # noqa: E702
+        vstore_scaled(C, q + 2 * L, c12, beta); vstore_scaled(C, q + 3 * L, c13, beta)  # noqa: E702,E501
+    if h > 2:
+        q += ldc
+        vstore_scaled(C, q, c20, beta); vstore_scaled(C, q + L, c21, beta)  # noqa: E702
+        vstore_scaled(C, q + 2 * L, c22, beta); vstore_scaled(C, q + 3 * L, c23, beta)  # noqa: E702,E501
+    if h > 3:
+        q += ldc
+        vstore_scaled(C, q, c30, beta); vstore_scaled(C, q + L, c31, beta)  # noqa: E702
+        vstore_scaled(C, q + 2 * L, c32, beta); vstore_scaled(C, q + 3 * L, c33, beta)  # noqa: E702,E501
+    if h > 4:
+        q += ldc
+        vstore_scaled(C, q, c40, beta); vstore_scaled(C, q + L, c41, beta)  # noqa: E702
+        vstore_scaled(C, q + 2 * L, c42, beta); vstore_scaled(C, q + 3 * L, c43, beta)  # noqa: E702,E501
+    if h > 5:
+        q += ldc
+        vstore_scaled(C, q, c50, beta); vstore_scaled(C, q + L, c51, beta)  # noqa: E702
+        vstore_scaled(C, q + 2 * L, c52, beta); vstore_scaled(C, q + 3 * L, c53, beta)  # noqa: E702,E501
 
 
 @jit
@@ -119,65 +127,90 @@ def panel_width(C):
 @jit
 def pack_b(B, pc, kc, jc, nc, Bp):
     """B[pc : pc + kc, jc : jc + nc] into ``Bp`` as panels of NR columns, each k-major
-    (NR values per k), the last panel zero-padded to NR."""
+    (NR values per k), the last panel zero-padded to NR.
+
+    Rows of B contiguous: NV vector copies per k. Columns contiguous (a transposed view):
+    square blocks of lanes × lanes transposed in registers (``vtranspose``). Measured
+    on one core, float32, a 1,024 × 128 block: 9 µs and about 30 µs against 88 and 80 µs
+    element by element, which was 6-7% of a config-C mini-batch. Other strides, and the
+    edges, element by element."""
     nr = panel_width(Bp)
-    row_major = B.strides[1] == B.itemsize
+    L = lanes(Bp)
+    zero = 0  # vstore_scaled with β = 0: a plain store
+    isz = B.itemsize
+    sk = B.strides[0] // isz
+    sj = B.strides[1] // isz
     for p in range((nc + nr - 1) // nr):
         base = p * kc * nr
         j0 = jc + p * nr
         w = min(nr, jc + nc - j0)
-        if row_major:
+        if sj == 1 and w == nr:
+            s = pc * sk + j0
+            o = base
+            for k in range(kc):
+                vstore_scaled(Bp, o, vload(B, s), zero)
+                vstore_scaled(Bp, o + L, vload(B, s + L), zero)
+                vstore_scaled(Bp, o + 2 * L, vload(B, s + 2 * L), zero)
+                vstore_scaled(Bp, o + 3 * L, vload(B, s + 3 * L), zero)
+                s += sk
+                o += nr
+            continue
+        c_full = w - w % L
+        if sj == 1:  # the last, partial panel of a row-major B
             for k in range(kc):
                 o = base + k * nr
-                for c in range(w):
+                s = (pc + k) * sk + j0
+                for c0 in range(0, c_full, L):
+                    vstore_scaled(Bp, o + c0, vload(B, s + c0), zero)
+                for c in range(c_full, w):
                     Bp[o + c] = B[pc + k, j0 + c]
-        else:  # columns contiguous (a transposed view): read down each column
-            for c in range(w):
-                for k in range(kc):
-                    Bp[base + k * nr + c] = B[pc + k, j0 + c]
+                for c in range(w, nr):
+                    Bp[o + c] = 0
+            continue
+        k_full = kc - kc % L if sk == 1 else 0
+        for k0 in range(0, k_full, L):
+            for c0 in range(0, c_full, L):
+                vtranspose(B, pc + k0 + (j0 + c0) * sj, sj, Bp, base + k0 * nr + c0, nr)
         for k in range(kc):
+            o = base + k * nr
+            c_start = c_full if k < k_full else 0
+            for c in range(c_start, w):
+                Bp[o + c] = B[pc + k, j0 + c]
             for c in range(w, nr):
-                Bp[base + k * nr + c] = 0
+                Bp[o + c] = 0
 
 
 @jit
 def row_block(A, i, pc, kc, Bp, jc, nc, C, beta):
-    """Rows i : i + MR of C, columns jc : jc + nc, from the packed B block ``Bp``."""
+    """Rows i : i + MR of C (fewer at the end), columns jc : jc + nc, from the packed B
+    block ``Bp``. A partial panel of columns goes through a scratch block."""
     M = A.shape[0]
     N = C.shape[1]
     nr = panel_width(Bp)
     itemsize = A.itemsize
     ldc = C.strides[0] // C.itemsize
     h = min(MR, M - i)
-    if h == MR:
-        Ar = A
-        a0 = (i * A.strides[0] + pc * A.strides[1]) // itemsize
-        sa_row = A.strides[0] // itemsize
-        sa_k = A.strides[1] // itemsize
-    else:  # the last rows: a zero-padded copy, so the micro-kernel reads MR whole rows
-        Ar = np.zeros((MR, kc), A.dtype)
-        for r in range(h):
-            for k in range(kc):
-                Ar[r, k] = A[i + r, pc + k]
-        a0 = 0
-        sa_row = kc
-        sa_k = 1
+    a0 = (i * A.strides[0] + pc * A.strides[1]) // itemsize
+    sa_row = A.strides[0] // itemsize
+    sa_k = A.strides[1] // itemsize
     zero = beta * 0
-    for p in range((nc + nr - 1) // nr):
-        j0 = jc + p * nr
-        w = min(nr, N - j0)
-        if h == MR and w == nr:
-            micro_kernel(kc, Ar, a0, sa_row, sa_k, Bp, p * kc * nr, C, i * ldc + j0, ldc, beta)
-        else:
-            T = np.empty((MR, nr), C.dtype)
-            micro_kernel(kc, Ar, a0, sa_row, sa_k, Bp, p * kc * nr, T, 0, nr, zero)
-            for r in range(h):
-                if beta == 0:
-                    for c in range(w):
-                        C[i + r, j0 + c] = T[r, c]
-                else:
-                    for c in range(w):
-                        C[i + r, j0 + c] = T[r, c] + beta * C[i + r, j0 + c]
+    n_panels = (nc + nr - 1) // nr
+    full = n_panels if jc + n_panels * nr <= N else n_panels - 1
+    for p in range(full):
+        micro_kernel(kc, A, a0, sa_row, sa_k, Bp, p * kc * nr, C, i * ldc + jc + p * nr, ldc,
+                     beta, h)
+    if full < n_panels:
+        j0 = jc + full * nr
+        w = N - j0
+        T = np.empty((MR, nr), C.dtype)
+        micro_kernel(kc, A, a0, sa_row, sa_k, Bp, full * kc * nr, T, 0, nr, zero, h)
+        for r in range(h):
+            if beta == 0:
+                for c in range(w):
+                    C[i + r, j0 + c] = T[r, c]
+            else:
+                for c in range(w):
+                    C[i + r, j0 + c] = T[r, c] + beta * C[i + r, j0 + c]
 
 
 @jit

@@ -12,7 +12,12 @@ cheap passes between them, each one sweep over its arrays:
 * ``decay_add``: W ← β W + G (the book's weight decay and update in one pass);
 * ``bias_update_t``: b ← β b + Σ over the samples of δ (summed first, then added:
   adding each sample's δ to b in turn would round m times at the size of b);
-* ``scale_rows``: a dropout mask on hidden activations or δ.
+* ``scale_rows``: a dropout mask on hidden activations or δ;
+* ``gather_rows`` / ``gather_rows_parallel``: the mini-batch's rows of X into a block
+  (measured on one core, 128 random rows of Fashion-MNIST: 49 µs against 72 µs for
+  ``np.take``, and 29 µs on two threads);
+* ``add_bias_from_t``: Z ← Zᵀ's transpose + b, for an output layer whose product the
+  engine's GEMM ran feature-major (fastnn/_matrix.py).
 
 Hidden layers' blocks are feature-major, ``(n, m)``: one row per unit and one column per
 sample (the ``_t`` kernels), because the products then run as W·Aᵀ (n_out × n_in times
@@ -20,7 +25,9 @@ n_in × m), the shape BLAS runs fastest (measured: 96 vs 80 GFLOP/s for A·Wᵀ 
 190 vs 140 on two, at m = 128, n = 1024). The output layer stays sample-major ``(m, n)``
 so that softmax and the costs' kernels apply unchanged.
 """
-from ._jit import ZERO, jit
+from numba import prange
+
+from ._jit import ZERO, jit, jit_parallel
 
 
 @jit
@@ -103,3 +110,47 @@ def scale_rows(AT, s):
         a = AT[j]
         for i in range(m):
             a[i] *= sj
+
+
+@jit
+def add_bias_from_t(ZT, b, Z):
+    """Z[i, j] ← ZT[j, i] + b[j]: a feature-major product ``(n, m)`` into the
+    sample-major output block ``(m, n)``, bias added."""
+    n, m = ZT.shape
+    for i in range(m):
+        z = Z[i]
+        for j in range(n):
+            z[j] = ZT[j, i] + b[j]
+
+
+@jit
+def _check_rows(n, rows):
+    for i in range(rows.shape[0]):
+        if rows[i] < 0 or rows[i] >= n:
+            raise IndexError("gather_rows: a row index is out of range")
+
+
+@jit
+def gather_rows(X, rows, out):
+    """out[i] ← X[rows[i]] (IndexError for a row outside X)."""
+    _check_rows(X.shape[0], rows)
+    n = X.shape[1]
+    for i in range(rows.shape[0]):
+        x = X[rows[i]]
+        o = out[i]
+        for j in range(n):
+            o[j] = x[j]
+
+
+@jit_parallel
+def gather_rows_parallel(X, rows, out):
+    """``gather_rows`` with the rows split across Numba's threads: each row is a wait on
+    memory (a random row of the training set), so two threads keep twice as many
+    misses in flight."""
+    _check_rows(X.shape[0], rows)
+    n = X.shape[1]
+    for i in prange(rows.shape[0]):
+        x = X[rows[i]]
+        o = out[i]
+        for j in range(n):
+            o[j] = x[j]

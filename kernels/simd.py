@@ -170,3 +170,58 @@ def prefetch(typingctx, arr, i):
         builder.call(fn, [p, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
     return types.none(arr, i), codegen
+
+
+def _transpose_rows(builder, rows):
+    """The rows of a square block of vectors, transposed: log₂(n) rounds of two-vector
+    shuffles, round b swapping bit b of the row index with bit b of the column index
+    (the off-diagonal b × b blocks of every 2b × 2b block trade places)."""
+    n = len(rows)
+    i32 = ir.IntType(32)
+    b = n // 2
+    while b:
+        out = list(rows)
+        for i in range(n):
+            if i & b:
+                continue
+            p = i | b
+            keep = ir.Constant(ir.VectorType(i32, n),
+                               [j if not j & b else n + j - b for j in range(n)])
+            swap = ir.Constant(ir.VectorType(i32, n),
+                               [n + j if j & b else j + b for j in range(n)])
+            out[i] = builder.shuffle_vector(rows[i], rows[p], keep)
+            out[p] = builder.shuffle_vector(rows[i], rows[p], swap)
+        rows = out
+        b //= 2
+    return rows
+
+
+@intrinsic
+def vtranspose(typingctx, src, s0, lds, dst, d0, ldd):
+    """A square block of ``lanes`` × ``lanes`` values, transposed from ``src`` into
+    ``dst``: ``dst[d0 + c·ldd + r] ← src[s0 + r·lds + c]`` for r, c < lanes (flat
+    offsets; one load and one store per row, the rest in registers)."""
+    vty = _vector_of(src)
+    if vty is None or _vector_of(dst) != vty or not all(
+            isinstance(t, types.Integer) for t in (s0, lds, d0, ldd)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vt = context.get_value_type(vty)
+        align = vty.dtype.bitwidth // 8
+        a_src, v_s0, v_lds, a_dst, v_d0, v_ldd = args
+        t_src, t_s0, t_lds, t_dst, t_d0, t_ldd = sig.args
+        s0v = context.cast(builder, v_s0, t_s0, types.intp)
+        lds_v = context.cast(builder, v_lds, t_lds, types.intp)
+        d0v = context.cast(builder, v_d0, t_d0, types.intp)
+        ldd_v = context.cast(builder, v_ldd, t_ldd, types.intp)
+        rows = []
+        for r in range(vty.lanes):
+            i = builder.add(s0v, builder.mul(lds_v, ir.Constant(lds_v.type, r)))
+            rows.append(builder.load(_pointer(context, builder, t_src, a_src, i, vt),
+                                     align=align))
+        for c, v in enumerate(_transpose_rows(builder, rows)):
+            i = builder.add(d0v, builder.mul(ldd_v, ir.Constant(ldd_v.type, c)))
+            builder.store(v, _pointer(context, builder, t_dst, a_dst, i, vt), align=align)
+        return context.get_dummy_value()
+    return types.none(src, s0, lds, dst, d0, ldd), codegen

@@ -93,6 +93,55 @@ def test_gemm_leaves_the_rest_of_a_strided_output_alone():
     np.testing.assert_array_equal(big[outside], before[outside])
 
 
+@pytest.mark.parametrize("rows", [1, 4, 11])
+def test_gemm_edge_rows_write_only_their_rows(rows):
+    """Rows short of MR are computed from A's last row again and not stored: the rows
+    of a bigger array below the output block keep their values."""
+    rng = np.random.default_rng(rows)
+    big = rng.standard_normal((rows + 7, 130)).astype(np.float32)
+    before = big.copy()
+    A = rng.standard_normal((rows, 40)).astype(np.float32)
+    B = rng.standard_normal((40, 128)).astype(np.float32)
+    C = big[:rows, :128]
+    _gemm.engine_gemm(A, B, C, 1.0)
+    np.testing.assert_allclose(C, A.astype(np.float64) @ B + before[:rows, :128], rtol=1e-5,
+                               atol=1e-4)
+    np.testing.assert_array_equal(big[rows:], before[rows:])
+    np.testing.assert_array_equal(big[:, 128:], before[:, 128:])
+
+
+def _packed(B, pc, kc, jc, nc, nr):
+    """pack_b's layout, by NumPy: panels of nr columns, k-major, zero-padded."""
+    out = []
+    for j0 in range(jc, jc + nc, nr):
+        panel = np.zeros((kc, nr), B.dtype)
+        w = min(nr, jc + nc - j0)
+        panel[:, :w] = B[pc:pc + kc, j0:j0 + w]
+        out.append(panel.ravel())
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("layout", "CFS")
+@pytest.mark.parametrize("K_, N_", [(256, 256), (128, 200), (37, 301), (300, 64), (5, 3)],
+                         ids=str)
+def test_pack_b_matches_numpy(dtype, layout, K_, N_):
+    """Every block of B packed as NumPy lays it out: vector copies (rows contiguous),
+    register transposes (columns contiguous, with rows and columns left over), element
+    by element (other strides), and the padding zeros, whatever the buffer held."""
+    rng = np.random.default_rng(K_ + N_)
+    B = operand(rng, (K_, N_), layout, dtype)
+    nr = K.NV * 64 // np.dtype(dtype).itemsize
+    Bp = np.full(K.KC * (K.NC + nr), np.nan, dtype)
+    for pc in range(0, K_, K.KC):
+        kc = min(K.KC, K_ - pc)
+        for jc in range(0, N_, K.NC):
+            nc = min(K.NC, N_ - jc)
+            K.pack_b(B, pc, kc, jc, nc, Bp)
+            expected = _packed(B, pc, kc, jc, nc, nr)
+            np.testing.assert_array_equal(Bp[:expected.size], expected)
+
+
 def test_engine_gemm_rejects_mismatched_shapes():
     A = np.ones((8, 5), np.float32)
     B = np.ones((6, 70), np.float32)
@@ -137,6 +186,24 @@ def _simd_ops(x, y, out, beta):
     L = simd.lanes(x)
     simd.vstore_scaled(out, L, simd.vload(x, 0), 0.0)
     return L
+
+
+@numba.njit
+def _transpose(src, s0, lds, dst, d0, ldd):
+    simd.vtranspose(src, s0, lds, dst, d0, ldd)
+
+
+@pytest.mark.parametrize("dtype, lanes", [(np.float32, 16), (np.float64, 8)])
+def test_vtranspose(dtype, lanes):
+    """A lanes × lanes block from flat offsets and row strides, transposed, and nothing
+    else in the destination touched."""
+    src = np.arange(40 * 50, dtype=dtype)
+    dst = np.full(60 * 70, -1, dtype)
+    _transpose(src, 7, 50, dst, 11, 70)
+    block = src[7:7 + lanes * 50].reshape(lanes, 50)[:, :lanes]
+    written = dst[11:11 + lanes * 70].reshape(lanes, 70)[:, :lanes]
+    np.testing.assert_array_equal(written, block.T)
+    assert (dst == -1).sum() == dst.size - lanes * lanes
 
 
 @pytest.mark.parametrize("dtype, lanes", [(np.float32, 16), (np.float64, 8)])
@@ -237,7 +304,7 @@ def wide_matrix_net(*args, **kwargs):
     (("elu", 0.7), "identity", "quadratic")], ids=str)
 def test_sgd_epoch_with_engine_gemm_matches_reference(monkeypatch, threads, hidden, out, cost):
     """Layers of 70 and 130 units and mini-batches of 96 rows (one short): every product
-    but the output layer's goes through the engine's GEMM (counted), and two epochs
+    of the full mini-batches goes through the engine's GEMM (counted), and two epochs
     match the reference to 1e-9 in float64."""
     calls = []
     real = _gemm.engine_gemm
@@ -255,10 +322,11 @@ def test_sgd_epoch_with_engine_gemm_matches_reference(monkeypatch, threads, hidd
         for l, (a, b) in enumerate(zip(net.weights + net.biases,
                                        ref.weights + [b.ravel() for b in ref.biases])):
             assert rel_err(a, b) < 1e-9, f"epoch {epoch} block {l}: {rel_err(a, b):.3g}"
-    # the forward and δ products of the full mini-batches, and every weight product
-    # (the output layer's forward product, 10 columns wide, is BLAS's)
+    # the forward and δ products of the full mini-batches, and every weight product;
+    # the output layer's forward product as Zᵀ = W Aᵀ, 96 columns wide (as Z = A Wᵀ
+    # its 10 columns are too narrow)
     assert (70, 96) in calls and (130, 96) in calls and (130, 70) in calls
-    assert (70, 100) in calls and (10, 130) in calls
+    assert (70, 100) in calls and (10, 130) in calls and (10, 96) in calls
 
 
 def test_general_epoch_with_engine_gemm_matches_reference():

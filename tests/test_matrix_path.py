@@ -143,3 +143,45 @@ def test_big_network_trains_through_the_matrix_path():
     net.fit(X, y, epochs=3, mini_batch_size=128, eta=0.05)
     after = net.evaluate(X, y)["accuracy"]
     assert after > 0.95 > before + 0.3
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_rows_matches_take(parallel, dtype):
+    from fastnn import _threads
+    from fastnn.kernels import matrix as K
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((500, 37)).astype(dtype)
+    rows = rng.integers(0, 500, 64)
+    out = np.full((64, 37), np.nan, dtype)
+    kernel = K.gather_rows_parallel if parallel else K.gather_rows
+    with _threads.limit(2 if parallel else 1):
+        kernel(X, rows, out)
+    np.testing.assert_array_equal(out, X[rows])
+    for bad in (500, -1):
+        rows[7] = bad
+        with pytest.raises(IndexError, match="out of range"):
+            kernel(X, rows, out)
+
+
+def test_gather_takes_any_layout():
+    """The path's gather: the compiled copy for C-ordered X of the block's dtype, NumPy's
+    take for the rest (a Fortran-ordered X, 32-bit row indices); the same rows either way."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((300, 20)).astype(np.float32)
+    rows = rng.permutation(300)[:50]
+    expected = X[rows]
+    for data, idx in ((X, rows), (np.asfortranarray(X), rows), (X, rows.astype(np.int32))):
+        out = np.empty((50, 20), np.float32)
+        _matrix.MatrixPath.gather(data, idx, out)
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_add_bias_from_t():
+    from fastnn.kernels import matrix as K
+    rng = np.random.default_rng(1)
+    ZT = rng.standard_normal((10, 33))
+    b = rng.standard_normal(10)
+    Z = np.full((33, 10), np.nan)
+    K.add_bias_from_t(ZT, b, Z)
+    np.testing.assert_array_equal(Z, ZT.T + b)
