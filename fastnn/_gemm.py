@@ -47,6 +47,16 @@ def _cpu_features():
     return llvm.get_host_cpu_features().flatten()
 
 
+def cpu_name():
+    """The name of the CPU Numba compiles for (LLVM's, e.g. ``znver5``): its own
+    setting, else the host's."""
+    configured = getattr(numba.config, "CPU_NAME", None)
+    if configured:
+        return str(configured)
+    import llvmlite.binding as llvm
+    return llvm.get_host_cpu_name()
+
+
 def _decide():
     setting = os.environ.get(ENV, "").strip().lower() or "auto"
     if setting not in _CHOICES:

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from . import _checks, _gemm, _peak, _threads
+from . import _checks, _gemm, _io, _peak, _threads
 from .baselines import NumpyMatrixNetwork
 from .network import Network
 
@@ -130,6 +130,7 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
     blas = ", ".join(f"{b['internal_api']} {b['version']} {b['num_threads']} thread(s) "
                      f"({b['architecture']})" for b in info["blas"]) or "no BLAS found"
     return {"configs": results, "dtype": np.dtype(dtype).name, "threads": threads,
+            "machine_key": machine_key(info["blas"], dtype, threads),
             "gemm_peak_gflops": peak, "fma_peak_gflops": fma_peak, "blas": blas,
             "numba_threads": info["numba_threads"],
             "numba_threading_layer": info["numba_threading_layer"], "repeats": repeats,
@@ -138,12 +139,35 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
             "slowdown": os.environ.get(SLOWDOWN_VARIABLE)}
 
 
+def machine_key(blas, dtype, threads):
+    """What a ratio depends on besides fastnn's code, as one line: the core Numba compiles
+    for (LLVM's name), the kernel each BLAS runs (threadpoolctl), the dtype and the
+    threads. E.g. ``"znver5, openblas Haswell, float32, 1 thread(s)"``."""
+    kernels = sorted({f"{b.get('internal_api')} {b.get('architecture')}" for b in blas})
+    return ", ".join([_gemm.cpu_name()] + (kernels or ["no BLAS"])
+                     + [np.dtype(dtype).name, f"{threads} thread(s)"])
+
+
+def floors(result, baseline):
+    """The baseline's ratios that apply to ``result`` and where they come from: the entry
+    of ``baseline["machines"]`` recorded on the same kind of machine (``machine_key``)
+    when there is one, else the general ``baseline["configs"]`` (the lowest ratios seen
+    on the machines the project has run on: lenient on a faster kind of machine)."""
+    key = result.get("machine_key")
+    entry = baseline.get("machines", {}).get(key)
+    if entry is not None:
+        return entry["configs"], f"this machine's entry ({key})"
+    return baseline["configs"], "the general entry (no entry for this machine's kind)"
+
+
 def gate(result, baseline, tolerance=0.25):
     """The failures (a list of lines, empty when all pass) of ``result`` against
-    ``baseline``: a config fails when its ratio is below (1 − tolerance) × the baseline's."""
+    ``baseline``: a config fails when its ratio is below (1 − tolerance) × the baseline's
+    (the ratios ``floors`` picks)."""
     failures = []
+    configs, _ = floors(result, baseline)
     for name, measured in result["configs"].items():
-        recorded = baseline.get("configs", {}).get(name)
+        recorded = configs.get(name)
         if recorded is None:
             continue
         floor = (1 - tolerance) * recorded["ratio"]
@@ -185,9 +209,42 @@ def load_baseline(path):
         raise ValueError(f"baseline file {path!r} does not exist") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"baseline file {path!r} is not valid JSON: {exc}") from None
-    if not isinstance(baseline, dict) or not isinstance(baseline.get("configs"), dict) or any(
-            not isinstance(v, dict) or not isinstance(v.get("ratio"), (int, float))
-            for v in baseline["configs"].values()):
+    if not isinstance(baseline, dict) or not _ratios_ok(baseline.get("configs")):
         raise ValueError(f"baseline file {path!r} lacks a 'configs' mapping of config name to "
                          f"{{'ratio': number}}")
+    machines = baseline.get("machines", {})
+    if not isinstance(machines, dict):
+        raise ValueError(f"baseline file {path!r}: 'machines' must map a machine key to an "
+                         f"entry with 'configs', not {type(machines).__name__}")
+    for key, entry in machines.items():
+        if not isinstance(entry, dict) or not _ratios_ok(entry.get("configs")):
+            raise ValueError(f"baseline file {path!r}: machine {key!r} lacks a 'configs' "
+                             f"mapping of config name to {{'ratio': number}}")
     return baseline
+
+
+def _ratios_ok(configs):
+    return isinstance(configs, dict) and all(
+        isinstance(v, dict) and isinstance(v.get("ratio"), (int, float)) and v["ratio"] > 0
+        for v in configs.values())
+
+
+def baseline_record(result):
+    """A baseline entry (``{"configs": ..., "measured": ...}``) from a ``measure`` result."""
+    return {"configs": {k: {"ratio": round(v["ratio"], 3)} for k, v in result["configs"].items()},
+            "measured": {k: v for k, v in result.items() if k != "configs"}}
+
+
+def record_machine(path, result):
+    """Set this machine's entry (``result["machine_key"]``) of the baseline file at
+    ``path`` to ``result``'s ratios, keeping everything else in the file; the file is
+    replaced atomically (a crash leaves the old one). A missing file is created with the
+    same ratios as its general entry."""
+    if os.path.exists(path):
+        baseline = load_baseline(path)
+    else:
+        baseline = {"configs": baseline_record(result)["configs"]}
+    baseline.setdefault("machines", {})[result["machine_key"]] = baseline_record(result)
+    text = json.dumps(baseline, indent=1) + "\n"
+    _io.atomic_write(path, lambda f: f.write(text.encode()))
+    return result["machine_key"]

@@ -154,6 +154,10 @@ def _parser():
                        help="allowed relative drop of a ratio below the baseline's")
     bench.add_argument("--write-baseline", default=None, metavar="PATH",
                        help="write the measured ratios as a new baseline file")
+    bench.add_argument("--record-machine", default=None, metavar="PATH",
+                       help="set this kind of machine's entry of the baseline file PATH to "
+                            "the measured ratios, keeping the rest of the file (the gate "
+                            "uses that entry on the same CPU, BLAS kernel, dtype and threads)")
     prof = commands.add_parser(
         "profile", help="time every phase of every layer of an epoch against a cost model",
         description="Time each phase of each layer (forward product, activation, output "
@@ -264,19 +268,22 @@ def _bench(args):
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     if args.write_baseline:
-        record = {"configs": {k: {"ratio": round(v["ratio"], 3)}
-                              for k, v in result["configs"].items()},
-                  "measured": {k: v for k, v in result.items() if k != "configs"}}
         with open(args.write_baseline, "w") as f:
-            json.dump(record, f, indent=1)
+            json.dump(bench.baseline_record(result), f, indent=1)
         print(f"baseline written to {args.write_baseline}")
+    if args.record_machine:
+        key = bench.record_machine(args.record_machine, result)
+        print(f"ratios recorded in {args.record_machine} for machine {key!r}")
     if baseline is not None:
+        _, source = bench.floors(result, baseline)
         failures = bench.gate(result, baseline, args.tolerance)
         for line in failures:
             print(f"FAIL {line}")
         if failures:
+            print(f"(baseline: {source} of {args.gate})")
             return 1
-        print(f"gate passed: every ratio within {args.tolerance:.0%} of {args.gate}")
+        print(f"gate passed: every ratio within {args.tolerance:.0%} of {args.gate}, "
+              f"{source}")
     return 0
 
 

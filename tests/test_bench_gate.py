@@ -29,6 +29,73 @@ def test_committed_baseline_is_valid():
     baseline = bench.load_baseline(os.path.join(REPO, "bench", "baseline.json"))
     assert set(baseline["configs"]) == {"A", "B"}
     assert all(v["ratio"] > 1 for v in baseline["configs"].values())
+    for key, entry in baseline.get("machines", {}).items():
+        assert set(entry["configs"]) == {"A", "B"}, key
+        assert entry["measured"]["machine_key"] == key
+        # the general entry is the lenient one: no machine's floor is below it
+        for name, v in entry["configs"].items():
+            assert v["ratio"] >= baseline["configs"][name]["ratio"], (key, name)
+
+
+KEY = "znver5, openblas Haswell, float32, 1 thread(s)"
+
+
+def test_machine_key_names_cpu_blas_kernels_dtype_and_threads(monkeypatch):
+    from fastnn import _gemm
+    monkeypatch.setattr(_gemm, "cpu_name", lambda: "znver5")
+    blas = [{"internal_api": "openblas", "architecture": "Haswell"},
+            {"internal_api": "openblas", "architecture": "Haswell"}]
+    assert bench.machine_key(blas, "float32", 1) == KEY
+    assert bench.machine_key([], "float64", 2) == "znver5, no BLAS, float64, 2 thread(s)"
+
+
+def test_gate_uses_this_machines_entry_when_there_is_one():
+    """A ratio of 3.0 passes the general floor (2.0 → 1.5) but not the floor recorded on
+    the same kind of machine (4.2 → 3.15); on another kind of machine the general floor."""
+    baseline = {"configs": {"A": {"ratio": 2.0}},
+                "machines": {KEY: {"configs": {"A": {"ratio": 4.2}}}}}
+    here = dict(result({"A": 3.0}), machine_key=KEY)
+    elsewhere = dict(result({"A": 3.0}), machine_key="znver4, openblas SkylakeX, float32, "
+                                                      "1 thread(s)")
+    assert bench.floors(here, baseline)[1] == f"this machine's entry ({KEY})"
+    failures = bench.gate(here, baseline)
+    assert len(failures) == 1 and "below 3.15 (baseline 4.20" in failures[0]
+    assert bench.gate(elsewhere, baseline) == []
+    assert bench.floors(elsewhere, baseline)[1].startswith("the general entry")
+    assert bench.gate(dict(here, configs={"A": {"ratio": 3.2}}), baseline) == []
+
+
+def test_record_machine_keeps_the_rest_of_the_file(tmp_path):
+    path = tmp_path / "baseline.json"
+    other = {"configs": {"A": {"ratio": 5.0}, "B": {"ratio": 4.0}}, "measured": {"x": 1}}
+    path.write_text(json.dumps({"configs": {"A": {"ratio": 2.0}, "B": {"ratio": 1.5}},
+                                "machines": {"another": other}, "note": "kept"}))
+    measured = dict(result({"A": 4.56789, "B": 3.2}), machine_key=KEY, threads=1)
+    assert bench.record_machine(str(path), measured) == KEY
+    written = bench.load_baseline(str(path))
+    assert written["configs"] == {"A": {"ratio": 2.0}, "B": {"ratio": 1.5}}
+    assert written["note"] == "kept" and written["machines"]["another"] == other
+    assert written["machines"][KEY]["configs"] == {"A": {"ratio": 4.568}, "B": {"ratio": 3.2}}
+    assert written["machines"][KEY]["measured"]["machine_key"] == KEY
+    # recording again replaces only this machine's entry
+    bench.record_machine(str(path), dict(measured, configs={"A": {"ratio": 4.0}}))
+    again = bench.load_baseline(str(path))
+    assert again["machines"][KEY]["configs"] == {"A": {"ratio": 4.0}}
+    assert again["machines"]["another"] == other
+    # a new file gets the ratios as its general entry too
+    new = tmp_path / "new.json"
+    bench.record_machine(str(new), measured)
+    assert bench.load_baseline(str(new))["configs"] == {"A": {"ratio": 4.568},
+                                                       "B": {"ratio": 3.2}}
+
+
+def test_record_machine_leaves_a_bad_file_alone(tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text('{"configs": {"A": {"speed": 3}}}')
+    with pytest.raises(ValueError, match="lacks a 'configs' mapping"):
+        bench.record_machine(str(path), dict(result({"A": 4.0}), machine_key=KEY))
+    assert path.read_text() == '{"configs": {"A": {"speed": 3}}}'
+    assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"]  # no temporary left
 
 
 def test_bad_baseline_files(tmp_path):
@@ -38,40 +105,53 @@ def test_bad_baseline_files(tmp_path):
     bad.write_text('{"configs": {"A": {"speed": 3}}}')
     with pytest.raises(ValueError, match="lacks a 'configs' mapping"):
         bench.load_baseline(str(bad))
+    bad.write_text('{"configs": {"A": {"ratio": 3}}, "machines": [1]}')
+    with pytest.raises(ValueError, match="'machines' must map a machine key"):
+        bench.load_baseline(str(bad))
+    bad.write_text('{"configs": {"A": {"ratio": 3}}, "machines": {"m": {"configs": {"A": 3}}}}')
+    with pytest.raises(ValueError, match="machine 'm' lacks a 'configs' mapping"):
+        bench.load_baseline(str(bad))
+    bad.write_text('{"configs": {"A": {"ratio": -1}}}')
+    with pytest.raises(ValueError, match="lacks a 'configs' mapping"):
+        bench.load_baseline(str(bad))
     with pytest.raises(ValueError, match="configs=\\['Z'\\] is invalid"):
         bench.measure(configs=["Z"])
 
 
-def run_gate(baseline, slowdown=None):
+def run_gate(baseline, slowdown=None, record=False):
     env = dict(os.environ)
     env.pop(bench.SLOWDOWN_VARIABLE, None)
     if slowdown:
         env[bench.SLOWDOWN_VARIABLE] = str(slowdown)
+    extra = ["--record-machine", str(baseline)] if record else []
     return subprocess.run([sys.executable, "-m", "fastnn", "bench", "--configs", "A",
                            "--samples", "3000", "--repeats", "3", "--gate", str(baseline),
-                           "--json", str(baseline) + ".result.json"],
+                           "--json", str(baseline) + ".result.json"] + extra,
                           capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.mark.slow
 def test_gate_passes_on_the_engine_and_fails_on_a_slowed_engine(tmp_path):
-    """A lenient baseline (ratio 1.0, so the floor is 0.75): the real engine is well above
-    it. Then the fast run's own result as the baseline (what ``--write-baseline`` records):
-    the same engine slowed six times by the test-only switch falls below 75% of it. (Not
-    the lenient one: on a core where the engine is 4-5x NumPy, six times slower is still
-    near 0.75.)"""
+    """A lenient general baseline (ratio 1.0, so the floor is 0.75): the real engine is
+    well above it, and ``--record-machine`` adds its own ratios as this machine's entry.
+    Against that entry the same engine slowed six times by the test-only switch falls
+    below 75%. (Not against the lenient one: on a core where the engine is 4-5x NumPy,
+    six times slower is still near 0.75.)"""
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"configs": {"A": {"ratio": 1.0}}}))
-    ok = run_gate(baseline)
+    ok = run_gate(baseline, record=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "gate passed" in ok.stdout
+    assert "gate passed" in ok.stdout and "the general entry" in ok.stdout
     fast = json.loads((tmp_path / "baseline.json.result.json").read_text())
-    recorded = tmp_path / "recorded.json"
-    recorded.write_text(json.dumps(fast))
-    slow = run_gate(recorded, slowdown=6)
+    recorded = bench.load_baseline(str(baseline))
+    assert recorded["configs"] == {"A": {"ratio": 1.0}}
+    assert recorded["machines"][fast["machine_key"]]["configs"]["A"]["ratio"] == round(
+        fast["configs"]["A"]["ratio"], 3)
+    slow = run_gate(baseline, slowdown=6)
     assert slow.returncode == 1, slow.stdout + slow.stderr
     assert "FAIL config A: NumPy/engine ratio" in slow.stdout
-    slowed = json.loads((tmp_path / "recorded.json.result.json").read_text())
+    assert f"(baseline: this machine's entry ({fast['machine_key']})" in slow.stdout
+    slowed = json.loads((tmp_path / "baseline.json.result.json").read_text())
     assert slowed["slowdown"] == "6"
     assert slowed["configs"]["A"]["ratio"] < fast["configs"]["A"]["ratio"] / 3
 
