@@ -44,6 +44,8 @@ NV = 4
 KC = 256
 #: the N block: columns of B packed at once (a multiple of NR for float32 and float64)
 NC = 256
+#: rows of a block of B one thread packs in ``gemm_parallel`` (a multiple of the lanes)
+PACK_ROWS = 32
 
 
 @jit
@@ -125,13 +127,15 @@ def panel_width(C):
 
 
 @jit
-def pack_b(B, pc, kc, jc, nc, Bp):
-    """B[pc : pc + kc, jc : jc + nc] into ``Bp`` as panels of NR columns, each k-major
-    (NR values per k), the last panel zero-padded to NR.
+def pack_b(B, pc, kc, jc, nc, Bp, k_lo, k_hi):
+    """Rows k_lo : k_hi (k_lo a multiple of the lanes) of the block B[pc : pc + kc,
+    jc : jc + nc] into ``Bp`` as panels of NR columns, each k-major (NR values per k),
+    the last panel zero-padded to NR. ``gemm`` packs the whole block (0, kc);
+    ``gemm_parallel`` splits its rows across threads (``PACK_ROWS`` each).
 
     Rows of B contiguous: NV vector copies per k. Columns contiguous (a transposed view):
     square blocks of lanes × lanes transposed in registers (``vtranspose``). Measured
-    on one core, float32, a 1,024 × 128 block: 9 µs and about 30 µs against 88 and 80 µs
+    on one core, float32, a 1,024 × 128 block: 16 µs and 36-41 µs against 88 and 80 µs
     element by element, which was 6-7% of a config-C mini-batch. Other strides, and the
     edges, element by element."""
     nr = panel_width(Bp)
@@ -145,9 +149,9 @@ def pack_b(B, pc, kc, jc, nc, Bp):
         j0 = jc + p * nr
         w = min(nr, jc + nc - j0)
         if sj == 1 and w == nr:
-            s = pc * sk + j0
-            o = base
-            for k in range(kc):
+            s = (pc + k_lo) * sk + j0
+            o = base + k_lo * nr
+            for k in range(k_lo, k_hi):
                 vstore_scaled(Bp, o, vload(B, s), zero)
                 vstore_scaled(Bp, o + L, vload(B, s + L), zero)
                 vstore_scaled(Bp, o + 2 * L, vload(B, s + 2 * L), zero)
@@ -157,7 +161,7 @@ def pack_b(B, pc, kc, jc, nc, Bp):
             continue
         c_full = w - w % L
         if sj == 1:  # the last, partial panel of a row-major B
-            for k in range(kc):
+            for k in range(k_lo, k_hi):
                 o = base + k * nr
                 s = (pc + k) * sk + j0
                 for c0 in range(0, c_full, L):
@@ -167,11 +171,11 @@ def pack_b(B, pc, kc, jc, nc, Bp):
                 for c in range(w, nr):
                     Bp[o + c] = 0
             continue
-        k_full = kc - kc % L if sk == 1 else 0
-        for k0 in range(0, k_full, L):
+        k_full = k_lo + (k_hi - k_lo) // L * L if sk == 1 else k_lo
+        for k0 in range(k_lo, k_full, L):
             for c0 in range(0, c_full, L):
                 vtranspose(B, pc + k0 + (j0 + c0) * sj, sj, Bp, base + k0 * nr + c0, nr)
-        for k in range(kc):
+        for k in range(k_lo, k_hi):
             o = base + k * nr
             c_start = c_full if k < k_full else 0
             for c in range(c_start, w):
@@ -237,7 +241,7 @@ def gemm(A, B, C, beta):
         b = beta if pc == 0 else one
         for jc in range(0, N, NC):
             nc = min(NC, N - jc)
-            pack_b(B, pc, kc, jc, nc, Bp)
+            pack_b(B, pc, kc, jc, nc, Bp, 0, kc)
             for t in range((M + MR - 1) // MR):
                 row_block(A, t * MR, pc, kc, Bp, jc, nc, C, b)
 
@@ -262,6 +266,7 @@ def gemm_parallel(A, B, C, beta):
         b = beta if pc == 0 else one
         for jc in range(0, N, NC):
             nc = min(NC, N - jc)
-            pack_b(B, pc, kc, jc, nc, Bp)
+            for q in prange((kc + PACK_ROWS - 1) // PACK_ROWS):
+                pack_b(B, pc, kc, jc, nc, Bp, q * PACK_ROWS, min(kc, (q + 1) * PACK_ROWS))
             for t in prange((M + MR - 1) // MR):
                 row_block(A, t * MR, pc, kc, Bp, jc, nc, C, b)

@@ -126,9 +126,10 @@ def _packed(B, pc, kc, jc, nc, nr):
 @pytest.mark.parametrize("K_, N_", [(256, 256), (128, 200), (37, 301), (300, 64), (5, 3)],
                          ids=str)
 def test_pack_b_matches_numpy(dtype, layout, K_, N_):
-    """Every block of B packed as NumPy lays it out: vector copies (rows contiguous),
-    register transposes (columns contiguous, with rows and columns left over), element
-    by element (other strides), and the padding zeros, whatever the buffer held."""
+    """Every block of B packed as NumPy lays it out, whole or in pieces of rows: vector
+    copies (rows contiguous), register transposes (columns contiguous, with rows and
+    columns left over), element by element (other strides), and the padding zeros,
+    whatever the buffer held."""
     rng = np.random.default_rng(K_ + N_)
     B = operand(rng, (K_, N_), layout, dtype)
     nr = K.NV * 64 // np.dtype(dtype).itemsize
@@ -137,8 +138,12 @@ def test_pack_b_matches_numpy(dtype, layout, K_, N_):
         kc = min(K.KC, K_ - pc)
         for jc in range(0, N_, K.NC):
             nc = min(K.NC, N_ - jc)
-            K.pack_b(B, pc, kc, jc, nc, Bp)
             expected = _packed(B, pc, kc, jc, nc, nr)
+            K.pack_b(B, pc, kc, jc, nc, Bp, 0, kc)
+            np.testing.assert_array_equal(Bp[:expected.size], expected)
+            Bp[:] = np.nan  # again in pieces of rows, as gemm_parallel's threads do
+            for k_lo in range(0, kc, K.PACK_ROWS):
+                K.pack_b(B, pc, kc, jc, nc, Bp, k_lo, min(kc, k_lo + K.PACK_ROWS))
             np.testing.assert_array_equal(Bp[:expected.size], expected)
 
 
