@@ -9,10 +9,11 @@ mini-batch and per layer, NumPy's ``matmul`` into preallocated outputs (no tempo
 called from Python, so BLAS threads never run inside a Numba parallel region), and the
 passes between the products in kernels/matrix.py.
 
-On an AVX-512 core whose BLAS runs a narrower kernel, the wide products go to the
-engine's own GEMM instead (kernels/gemm.py; fastnn/_gemm.py decides), in Numba's
-threads; BLAS, left with the narrow products (the output layer's ten columns), is held
-to one thread meanwhile, as its idle workers would spin against Numba's.
+On an AVX-512 core whose BLAS runs a narrower kernel, the products go to the engine's
+own GEMM instead (kernels/gemm.py; fastnn/_gemm.py decides), in Numba's threads: the
+output layer's forward product too, as Zᵀ = W Aᵀ (m columns rather than its ten).
+BLAS, left with what is narrower than a panel (mini-batches under 64 rows), is held to
+one thread meanwhile, as its idle workers would spin against Numba's.
 
 Per mini-batch of m rows, with hidden blocks feature-major (n, m) (kernels/matrix.py
 says why) and the output block sample-major (m, n):

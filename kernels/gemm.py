@@ -27,8 +27,10 @@ Blocking, after BLIS (Van Zee & van de Geijn) with one operand left in place:
 * Rows of C are split across threads in blocks of MR (``gemm_parallel``).
 
 The first K block applies β (C ← AB + βC; β = 0 writes C without reading it, as BLAS
-does); later blocks add (β = 1). Edge blocks (fewer than MR rows or NR columns) go
-through a zero-padded copy of A's rows and a scratch block of C.
+does); later blocks add (β = 1). A block of fewer than MR rows reads A's last row again
+for the missing ones and stores only its own; a panel of fewer than NR columns goes
+through a scratch block of C. B is packed with vector copies, or with transposes in
+registers when its columns are contiguous (``pack_b``).
 """
 import numpy as np
 from numba import prange
