@@ -14,8 +14,9 @@ a core without AVX-512 the engine's vectors would be split in two. So the choice
     ``blas``: always BLAS.
 
 Products narrower than one micro-kernel panel (N < NR: 64 float32 or 32 float64
-columns, such as the output layer's 10) or with fewer than MR rows go to BLAS whatever
-the setting: most of the engine's panel would be padding.
+columns, such as Z = A Wᵀ of a 10-unit output layer, which the matrix path therefore
+runs as Zᵀ = W Aᵀ) or with fewer than MR rows go to BLAS whatever the setting: most of
+the engine's panel would be padding.
 """
 import contextlib
 import os
@@ -26,6 +27,7 @@ from numba import types
 
 from . import _blas, _threads
 from .kernels import gemm as _k
+from .kernels.simd import VECTOR_BYTES
 
 ENV = "FASTNN_GEMM"
 _CHOICES = ("auto", "engine", "blas")
@@ -88,7 +90,7 @@ def use_engine():
 def describe():
     """One line for the reports: which GEMM the matrix path runs, and why."""
     engine, why = use_engine()
-    what = (f"engine ({_k.MR}x{_k.NV} vectors of 512 bits)" if engine
+    what = (f"engine ({_k.MR}x{_k.NV} vectors of {VECTOR_BYTES * 8} bits)" if engine
             else "BLAS (NumPy's)")
     return f"{what}: {why}"
 
@@ -125,10 +127,20 @@ def _unfit(A, B, C):
 
 def fits(A, B, C):
     """Whether the engine's GEMM takes this product (dtype, layout and width)."""
-    if _unfit(A, B, C) is not None:
+    return _unfit(A, B, C) is None and _wide_enough(C)
+
+
+def _wide_enough(C):
+    return C.shape[1] >= _k.NV * VECTOR_BYTES // C.itemsize and C.shape[0] >= _k.MR
+
+
+def gemm_if_fits(A, B, C, beta=0.0):
+    """C ← A B + β C by the engine's GEMM when it takes the product (``fits``), checked
+    once; returns whether it ran (as ``_blas.gemm`` does), so the caller falls back."""
+    if _unfit(A, B, C) is not None or not _wide_enough(C):
         return False
-    nr = _k.NV * 64 // C.itemsize
-    return C.shape[1] >= nr and C.shape[0] >= _k.MR
+    _run(A, B, C, beta)
+    return True
 
 
 def engine_gemm(A, B, C, beta=0.0):
@@ -138,6 +150,10 @@ def engine_gemm(A, B, C, beta=0.0):
     why = _unfit(A, B, C)
     if why is not None:
         raise ValueError(why)
+    _run(A, B, C, beta)
+
+
+def _run(A, B, C, beta):
     serial = numba.get_num_threads() == 1
     run = _entry(_k.gemm if serial else _k.gemm_parallel, C.dtype)
     with contextlib.nullcontext() if serial else _threads.parallel_launch():

@@ -127,9 +127,7 @@ class MatrixPath:
     def product(self, A, B, out):
         """out ← A B: the engine's GEMM where fastnn/_gemm.py chose it and the product is
         wide enough, else NumPy's ``matmul`` (BLAS)."""
-        if self.engine_gemm and _gemm.fits(A, B, out):
-            _gemm.engine_gemm(A, B, out)
-        else:
+        if not (self.engine_gemm and _gemm.gemm_if_fits(A, B, out)):
             np.matmul(A, B, out=out)
 
     @staticmethod
@@ -166,10 +164,9 @@ class MatrixPath:
             clock.lap(l, "activation")
             prev_t = blk.AT[l]
         last = self.L - 1
-        if self.engine_gemm and _gemm.fits(Ws[last], prev_t, blk.ZT_out):
-            # the output layer's few columns are too narrow for the engine's GEMM as
-            # Z = A Wᵀ, but not as Zᵀ = W Aᵀ (a mini-batch of columns)
-            _gemm.engine_gemm(Ws[last], prev_t, blk.ZT_out)
+        # the output layer's few columns are too narrow for the engine's GEMM as
+        # Z = A Wᵀ, but not as Zᵀ = W Aᵀ (a mini-batch of columns)
+        if self.engine_gemm and _gemm.gemm_if_fits(Ws[last], prev_t, blk.ZT_out):
             clock.lap(last, "forward_product")
             _k.add_bias_from_t(blk.ZT_out, bs[last], blk.Z)
         else:
@@ -203,8 +200,8 @@ class MatrixPath:
                 if dropped:
                     _k.scale_rows(below, mask[self._mask_slices[l - 1]])
                 clock.lap(l - 1, "derivative")
-            if in_place and self.engine_gemm and _gemm.fits(d_t, in_t.T, out_W[l]):
-                _gemm.engine_gemm(d_t, in_t.T, out_W[l], beta_w)
+            if in_place and self.engine_gemm and _gemm.gemm_if_fits(d_t, in_t.T, out_W[l],
+                                                                    beta_w):
                 clock.lap(l, "weight_product")  # W ← δᵀA + βW, the update included
             elif in_place and self.fused_update and _blas.gemm(d_t, in_t.T, out_W[l], 1.0,
                                                                beta_w):

@@ -20,7 +20,7 @@ import zlib
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__, _checks, _threads
+from . import __version__, _checks, _io, _threads
 from . import plot as _plots
 from ._io import ModelFileError
 from .augment import Augmenter
@@ -259,6 +259,8 @@ def _bench(args):
     if not 0 < args.tolerance < 1:
         raise ValueError(f"--tolerance={args.tolerance} is invalid; expected a number in (0, 1)")
     baseline = bench.load_baseline(args.gate) if args.gate else None
+    if args.record_machine and os.path.exists(args.record_machine):
+        bench.load_baseline(args.record_machine)  # refuse a bad file before measuring
     args.threads = _threads_option(args.threads)
     result = bench.measure(configs=[c.strip() for c in args.configs.split(",") if c.strip()],
                            dtype=args.dtype, repeats=args.repeats, n_samples=args.samples,
@@ -268,8 +270,8 @@ def _bench(args):
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     if args.write_baseline:
-        with open(args.write_baseline, "w") as f:
-            json.dump(bench.baseline_record(result), f, indent=1)
+        text = json.dumps(bench.baseline_record(result), indent=1) + "\n"
+        _io.atomic_write(args.write_baseline, lambda f: f.write(text.encode()))
         print(f"baseline written to {args.write_baseline}")
     if args.record_machine:
         key = bench.record_machine(args.record_machine, result)

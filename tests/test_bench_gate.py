@@ -174,3 +174,16 @@ def test_measure_reports_peak_fraction_threads_and_path():
     assert "GEMM peak" in table and "of peak" in table and "FMA peak" in table
     with pytest.raises(ValueError, match="threads=0 is invalid"):
         bench.measure(configs=["A"], threads=0)
+
+
+def test_cli_refuses_a_bad_record_file_before_measuring(tmp_path):
+    """--record-machine on a file that is not a baseline: a clear error at once, no
+    benchmark run, the file untouched."""
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"configs": []}')
+    proc = subprocess.run([sys.executable, "-m", "fastnn", "bench", "--record-machine",
+                           str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "lacks a 'configs' mapping" in proc.stderr
+    assert "median of" not in proc.stdout
+    assert bad.read_text() == '{"configs": []}'

@@ -168,6 +168,20 @@ def test_engine_gemm_names_bad_operands(A, B, C, message):
         _gemm.engine_gemm(A, B, C)
 
 
+def test_gemm_if_fits_runs_only_what_fits():
+    """The matrix path's call: the product when it fits, else False and C untouched."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((8, 5)).astype(np.float32)
+    B = rng.standard_normal((5, 64)).astype(np.float32)
+    C = np.ones((8, 64), np.float32)
+    assert _gemm.gemm_if_fits(A, B, C, 0.5)
+    np.testing.assert_allclose(C, A.astype(np.float64) @ B + 0.5, rtol=1e-5, atol=1e-5)
+    narrow = np.ones((8, 63), np.float32)
+    assert not _gemm.gemm_if_fits(A, B[:, :63], narrow)
+    assert not _gemm.gemm_if_fits(A, B, np.ones((8, 65), np.float32))  # shapes disagree
+    np.testing.assert_array_equal(narrow, 1)
+
+
 def test_fits_only_wide_float_products():
     f = np.float32
     A, B = np.ones((8, 5), f), np.ones((5, 64), f)
@@ -312,8 +326,8 @@ def test_sgd_epoch_with_engine_gemm_matches_reference(monkeypatch, threads, hidd
     of the full mini-batches goes through the engine's GEMM (counted), and two epochs
     match the reference to 1e-9 in float64."""
     calls = []
-    real = _gemm.engine_gemm
-    monkeypatch.setattr(_gemm, "engine_gemm", lambda *a: calls.append(a[2].shape) or real(*a))
+    real = _gemm._run  # where every launch of the engine's GEMM goes through
+    monkeypatch.setattr(_gemm, "_run", lambda *a: calls.append(a[2].shape) or real(*a))
     rng = np.random.default_rng(7)
     sizes = [100, 70, 130, 10]
     net = wide_matrix_net(sizes, hidden, out, cost, dtype="float64", seed=3, threads=threads)
