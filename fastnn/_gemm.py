@@ -37,16 +37,20 @@ _OPENBLAS_AVX512 = ("skylakex", "cooperlake", "sapphirerapids")
 _state = {}
 
 
-def _cpu_features():
-    """The feature string of the CPU Numba compiles for: its own setting, else the host's
-    (empty when Numba is told a CPU name but no features, e.g. ``generic``)."""
+def cpu_features():
+    """The feature string of the CPU Numba compiles for, as Numba decides it: its
+    ``NUMBA_CPU_FEATURES`` when set (``generic`` sets it empty: the baseline x86-64),
+    else the host's, also under another ``NUMBA_CPU_NAME`` (which then changes the
+    tuning, never the instructions)."""
     configured = getattr(numba.config, "CPU_FEATURES", None)
-    if configured:
+    if configured is not None:
         return configured
-    if getattr(numba.config, "CPU_NAME", None):
-        return ""
-    import llvmlite.binding as llvm
-    return llvm.get_host_cpu_features().flatten()
+    try:
+        from numba.core.codegen import get_host_cpu_features
+    except ImportError:  # another Numba's layout: llvmlite's answer is the same
+        import llvmlite.binding as llvm
+        return llvm.get_host_cpu_features().flatten()
+    return get_host_cpu_features()
 
 
 def cpu_name():
@@ -66,7 +70,7 @@ def _decide():
                          f"expected one of {', '.join(_CHOICES)}")
     if setting != "auto":
         return setting == "engine", f"{ENV}={setting}"
-    avx512 = "+avx512f" in _cpu_features().split(",")
+    avx512 = "+avx512f" in cpu_features().split(",")
     blas = (_blas.numpy_blas_infos() or [None])[0]
     api = (blas or {}).get("internal_api")
     arch = str((blas or {}).get("architecture") or "")

@@ -31,8 +31,9 @@ How the steps are written, so that LLVM vectorizes them (bench/optim_speed.py me
 
 * one loop per optimizer, chosen outside the loop, with the regularization fused into
   it (one pass over params, grad and state; ``grad`` is only read): run once over the
-  weights with reg = (λ/n, λ₁/n), once over the rest with reg = None, for which Numba
-  compiles a separate loop with no regularization in it;
+  weights with reg = (λ/n, λ₁/n) (or None without λ and λ₁), once over the biases with
+  reg = None, for which Numba compiles a separate loop with no regularization in it;
+  the biases are that second loop whatever λ is, so their arithmetic never depends on λ;
 * divisions are ``np.divide``, not ``/``: Numba's ``/`` checks for a zero divisor to
   raise ZeroDivisionError, and that branch keeps a loop scalar; ``np.divide`` is the
   plain IEEE division (x/0 = ±inf, 0/0 = NaN), the same values wherever ``/`` returned;
@@ -157,9 +158,15 @@ def optimizer_step(params, grad, n_weights, code, hyper, coef, s1, s2, s3):
     unregularized mean gradient) is only read."""
     l2 = coef[1]
     l1 = coef[2]
-    # Without λ and λ₁ nothing is regularized: g = ∇C₀ exactly, even where w is ±inf.
-    k = n_weights if (l2 != ZERO or l1 != ZERO) else 0
-    _step(params[:k], grad[:k], (l2, l1), code, hyper, coef, s1[:k], s2[:k], s3[:k])
+    k = n_weights
+    if l2 != ZERO or l1 != ZERO:
+        _step(params[:k], grad[:k], (l2, l1), code, hyper, coef, s1[:k], s2[:k], s3[:k])
+    else:  # nothing regularized: g = ∇C₀ exactly, even where w is ±inf
+        _step(params[:k], grad[:k], None, code, hyper, coef, s1[:k], s2[:k], s3[:k])
+    # The biases are always their own loop over the same slice, λ or not: how a loop's
+    # elements fall between its vector body and its remainder changes their rounding on
+    # some targets (one ulp of a float64 AMSGrad step, under LLVM's sapphirerapids and
+    # znver4 tuning), so a bias must never share a loop with the weights.
     _step(params[k:], grad[k:], None, code, hyper, coef, s1[k:], s2[k:], s3[k:])
 
 

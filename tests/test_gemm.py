@@ -276,20 +276,27 @@ def test_bad_env_setting_is_named(fresh_choice):
 def test_auto_rule(fresh_choice, features, blas, engine, why):
     """The decision table, on the CPU features and BLAS record the rule reads."""
     fresh_choice.delenv(_gemm.ENV, raising=False)
-    fresh_choice.setattr(_gemm, "_cpu_features", lambda: features)
+    fresh_choice.setattr(_gemm, "cpu_features", lambda: features)
     fresh_choice.setattr(_gemm._blas, "numpy_blas_infos", lambda: [blas] if blas else [])
     assert _gemm.use_engine() == (engine, why)
 
 
-def test_numba_told_another_cpu_means_no_avx512(fresh_choice):
-    """NUMBA_CPU_NAME=generic (portable caches) compiles without AVX-512: BLAS then."""
+def test_the_features_are_those_numba_compiles_for(fresh_choice):
+    """Numba compiles for NUMBA_CPU_FEATURES when set (``generic`` sets them empty, the
+    baseline x86-64: no AVX-512, so BLAS), else for the host's features, also under
+    another NUMBA_CPU_NAME (a tuning, not an instruction set)."""
+    import llvmlite.binding as llvm
     fresh_choice.delenv(_gemm.ENV, raising=False)
     fresh_choice.setattr(numba.config, "CPU_NAME", "generic")
-    fresh_choice.setattr(numba.config, "CPU_FEATURES", None)
-    assert _gemm._cpu_features() == ""
+    fresh_choice.setattr(numba.config, "CPU_FEATURES", "")
+    assert _gemm.cpu_features() == ""
     assert _gemm.use_engine() == (False, "the CPU has no AVX-512")
     fresh_choice.setattr(numba.config, "CPU_FEATURES", "+avx2,+avx512f")
-    assert "+avx512f" in _gemm._cpu_features().split(",")
+    assert "+avx512f" in _gemm.cpu_features().split(",")
+    fresh_choice.setattr(numba.config, "CPU_NAME", "sapphirerapids")
+    fresh_choice.setattr(numba.config, "CPU_FEATURES", None)
+    host = set(llvm.get_host_cpu_features().flatten().split(","))
+    assert set(_gemm.cpu_features().split(",")) == host
 
 
 def test_auto_rule_reads_this_machine(fresh_choice):
