@@ -159,6 +159,30 @@ def forward_product(W, b, A_in, rows, Z):
         r += 1
 
 
+@jit
+def forward_product_uniform(W, b, A_in, rows, Z):
+    """``forward_product`` with every row through one and the same code, for inference.
+
+    Every group of five samples, the last one too, runs as ``_forward_block`` (a short
+    group repeats its last row), so a row's z is computed by the same instructions in
+    the same order however many rows come with it: ``predict(X[i:i + 1])`` is
+    ``predict(X)[i]`` bit for bit, on any CPU. ``forward_product`` runs a last one or two
+    rows alone (``_forward_one``, whose sums LLVM vectorizes and so rounds differently),
+    which keeps online learning (m = 1) free of repeated work.
+    """
+    m = rows.shape[0]
+    r = m - m  # not the literal 0: Numba would compile _forward_block once more for it
+    last = m - 1
+    while r < m:
+        r1 = min(r + 1, last)
+        r2 = min(r + 2, last)
+        r3 = min(r + 3, last)
+        r4 = min(r + 4, last)
+        _forward_block(W, b, A_in[rows[r]], A_in[rows[r1]], A_in[rows[r2]],
+                       A_in[rows[r3]], A_in[rows[r4]], r, r1, r2, r3, r4, Z)
+        r += 5
+
+
 @jit_inline
 def forward(W, b, A_in, rows, Z, A, act, param):
     """Z[r] = W a_in[r] + b and A[r] = g(Z[r]) for the m = len(rows) samples:
