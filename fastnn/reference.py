@@ -44,7 +44,7 @@ Backprop for one sample: the output error ``delta^L = dC_x/dz^L`` is
     quadratic, elementwise g   (a - y) * g'(z^L)
     quadratic, softmax         J^T (a - y)
     cross_entropy + sigmoid    a - y
-    log_likelihood + softmax   a - y
+    log_likelihood + softmax   a * sum(y) - y   (a - y for targets summing to 1)
 
 and for the hidden layers ``delta^l = (W^{l+1})^T delta^{l+1} * g'(z^l)``. The gradients
 are ``dC_x/db^l = delta^l`` and ``dC_x/dW^l = delta^l (a^{l-1})^T``.
@@ -229,7 +229,11 @@ def _output_delta(cost, output_activation, parameter, z, a, y):
         if output_activation == "softmax":
             return _softmax_jacobian(a).T @ (a - y)
         return (a - y) * _DERIVATIVE[output_activation](z, a, parameter)
-    # cross_entropy + sigmoid and log_likelihood + softmax both reduce to a - y.
+    if cost == "log_likelihood":
+        # d/dz_k of -sum_j y_j ln a_j, with d ln a_j / dz_k = [j == k] - a_k:
+        # a_k sum_j y_j - y_k (the book's a - y when the targets sum to 1)
+        return a * float(np.sum(y)) - y
+    # cross_entropy + sigmoid: the sigma'(z) factor cancels, a - y for any y.
     return a - y
 
 

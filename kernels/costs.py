@@ -6,8 +6,13 @@ cost              output      δ^L
 QUADRATIC         elementwise (a - y) ⊙ g'(z)
 QUADRATIC         SOFTMAX     Jᵀ(a - y) with J = diag(a) - a aᵀ, i.e. a ⊙ (e - (e·a)), e = a - y
 CROSS_ENTROPY     SIGMOID     a - y          (the σ'(z) factor cancels)
-LOG_LIKELIHOOD    SOFTMAX     a - y
+LOG_LIKELIHOOD    SOFTMAX     a Σ_j y_j - y  (a - y when the row sums to 1)
 ================  ==========  =======================================================
+
+The log-likelihood's δ: ∂/∂z_k of −Σ_j y_j ln a_j, with ∂ ln a_j/∂z_k = [j = k] − a_k, is
+a_k Σ_j y_j − y_k. The book's a − y is the case Σ_j y_j = 1 (one-hot rows, soft labels);
+targets that sum to something else (several classes marked, unnormalized weights) get
+their true gradient. A one-hot row sums to exactly 1, and a·1 − y rounds as a − y did.
 
 Per-sample cost values, computed from z so they are finite for any finite z:
 
@@ -24,7 +29,7 @@ Arrays: ``Z``, ``A``, ``D`` are ``(m, n_out)``; ``Y`` is the full target array
 """
 import numpy as np
 
-from ._jit import ZERO, jit, jit_inline, jit_ordered
+from ._jit import ONE, ZERO, jit, jit_inline, jit_ordered
 from .activations import SOFTMAX, log_softmax_at, multiply_by_derivative, row_log_softmax_parts
 
 QUADRATIC = 0
@@ -38,8 +43,13 @@ def output_delta(Z, A, Y, rows, cost, act, param, D):
     m, n = A.shape
     for i in range(m):
         y = Y[rows[i]]
+        total = ONE + ZERO * y[0]  # Σ_j y_j for the log-likelihood, else 1: δ = a − y
+        if cost == LOG_LIKELIHOOD:
+            total = ZERO * y[0]
+            for j in range(n):
+                total += y[j]
         for j in range(n):
-            D[i, j] = A[i, j] - y[j]
+            D[i, j] = A[i, j] * total - y[j]
     if cost == QUADRATIC:
         if act == SOFTMAX:
             for i in range(m):
