@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
 import zipfile
 from pathlib import Path
@@ -98,10 +97,30 @@ def test_wheel_contents(wheel):
     assert not any("__pycache__" in n or n.endswith((".nbi", ".nbc")) for n in names)
 
 
+def _dependency_folders():
+    """The folders this interpreter imports fastnn's dependencies from: a system Python's
+    site-packages, a virtualenv's or a conda environment's, whichever runs the tests."""
+    import llvmlite
+    import numba
+    import numpy
+    import threadpoolctl
+    import tqdm
+    folders = set()
+    for module in (numpy, numba, llvmlite, threadpoolctl, tqdm):
+        path = Path(module.__file__).resolve()
+        folders.add(str(path.parents[1] if path.name == "__init__.py" else path.parent))
+    return sorted(folders)
+
+
 @pytest.mark.slow
 def test_wheel_installs_and_runs_in_a_venv(wheel, tmp_path):
+    """A fresh virtualenv gets the wheel, and the dependencies from wherever this
+    interpreter has them, through a .pth file: ``--system-site-packages`` would give the
+    *base* interpreter's site-packages, which has no numba when the suite itself runs in a
+    virtualenv. A folder named in a .pth file is put on sys.path without its own .pth
+    files being run, so the editable install of the repository stays out."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+    subprocess.run([sys.executable, "-m", "venv", str(venv)],
                    check=True, capture_output=True, timeout=300)
     py = venv / "bin" / "python"
     proc = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index",
@@ -111,6 +130,8 @@ def test_wheel_installs_and_runs_in_a_venv(wheel, tmp_path):
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     site = Path(site).resolve()
+    deps = _dependency_folders()
+    (site / "fastnn-test-dependencies.pth").write_text("".join(f"{d}\n" for d in deps))
     assert (site / "fastnn" / "kernels" / "dense.py").is_file()
     assert not (site / "kernels").exists(), "the wheel installed a top-level kernels package"
 
@@ -125,14 +146,12 @@ def test_wheel_installs_and_runs_in_a_venv(wheel, tmp_path):
     """
     info, out = _probe(py, tmp_path, extra=extra)
     assert info["kernels_spec"] == "None", info
-    # The system site-packages holds the editable install of the repository (a meta-path
-    # finder appended after the normal path finder): the venv's own site-packages comes
-    # first on sys.path, so the wheel's copy is the one imported.
+    # The dependencies' folders may hold the editable install of the repository too: the
+    # venv's own site-packages comes first on sys.path, so the wheel's copy is imported.
     path = [str(Path(p).resolve()) if p else p for p in info["sys_path"]]
-    system_site = str(Path(sysconfig.get_paths()["purelib"]).resolve())
     assert str(site) in path, (site, path)
-    if system_site in path:
-        assert path.index(str(site)) < path.index(system_site), path
+    for folder in deps:
+        assert path.index(str(site)) < path.index(folder), path
     for key in ("fastnn", "kernels_file", "dense_file"):
         assert Path(info[key]).resolve().is_relative_to(site), (key, info[key], site)
     assert Path(info["kernels_file"]).resolve() == site / "fastnn" / "kernels" / "__init__.py"
