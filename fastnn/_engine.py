@@ -125,6 +125,15 @@ class Engine:
         return self._matrix_path
 
     # -- kernel calls ---------------------------------------------------------
+    def _settings(self):
+        """The thread count of a call (``threads``, else $FASTNN_NUM_THREADS), with
+        $FASTNN_GEMM checked too: read by every call, whichever path it takes, so that a
+        bad setting is an error on the loop path as on the matrix path (ValueError
+        naming the variable), never silently ignored."""
+        threads = _threads.resolve(self.threads)
+        _gemm.use_engine()
+        return threads
+
     def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None):
         """One epoch of the book's SGD over X[order], in place on ``params``.
 
@@ -137,9 +146,10 @@ class Engine:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
+        threads = self._settings()
         start = time.perf_counter()
         if self.uses_matrix(m):
-            with _threads.limit(_threads.resolve(self.threads)), self._matrix().quiet_blas():
+            with _threads.limit(threads), self._matrix().quiet_blas():
                 self._matrix().train_epoch(params, X, Y, order, m, eta, decay)
             _test_slowdown(start)
             return
@@ -155,6 +165,7 @@ class Engine:
         the arguments are ``train_epoch``'s. ``workers`` defaults to the engine's threads,
         ``sync_every`` to ``self.sync_every``; one worker is the sequential epoch."""
         workers = _threads.resolve(self.threads if workers is None else workers)
+        self._settings()
         sync_every = self.sync_every if sync_every is None else int(sync_every)
         if n is None:
             n = order.shape[0]
@@ -200,9 +211,10 @@ class Engine:
         drop_p = np.asarray(dropout, dtype=np.float64)
         coef = np.zeros(5, self.dtype)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
+        threads = self._settings()
         start = time.perf_counter()
         if self.uses_matrix(m):
-            with _threads.limit(_threads.resolve(self.threads)), self._matrix().quiet_blas():
+            with _threads.limit(threads), self._matrix().quiet_blas():
                 self._matrix().train_epoch_general(
                     params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
@@ -273,8 +285,9 @@ class Engine:
         n_out = int(self.sizes[-1])
         Z = np.empty((N, n_out), self.dtype)
         A = np.empty((N, n_out), self.dtype)
+        threads = self._settings()
         if N and self.uses_matrix(m, training=False):
-            with _threads.limit(_threads.resolve(self.threads)), self._matrix().quiet_blas():
+            with _threads.limit(threads), self._matrix().quiet_blas():
                 self._matrix().forward_all(params, X, m, Z, A)
             return Z, A
         ident, ws_z, ws_a, _ = self._workspace(m)
