@@ -1,0 +1,281 @@
+"""Files fastnn reads and writes (issue 17): readers bound what they allocate by the bytes a
+file really holds and turn every failure into a clear error naming the file; checkpoints
+with bad metadata are skipped for the older one; pruning, saves and interruptions never
+lose the user's work; atomic writes never replace special files.
+
+Every test writes real files (corrupt ones with numpy, zipfile, gzip and pickle) and reads
+them with the real readers; allocation bounds are measured with tracemalloc, which sees
+NumPy's buffers."""
+import contextlib
+import fcntl
+import gzip
+import io
+import json
+import os
+import pickle
+import signal
+import stat
+import subprocess
+import sys
+import time
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import checkpoint as ckpt
+from fastnn import cli, network2
+from fastnn._io import ModelFileError, atomic_write, save_model
+from fastnn.cli import main
+from fastnn.data import DataError, load_dataset, load_mnist_pickle, read_idx
+
+SAMPLE = os.path.join(os.path.dirname(fastnn.__file__), "sample_data")
+#: traced allocation allowed while reading a file whose header claims far more than it holds
+PEAK_LIMIT = 16 * 2 ** 20
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset(SAMPLE)
+
+
+@contextlib.contextmanager
+def _peak_below(limit=PEAK_LIMIT):
+    """Fail if the traced allocation peak inside the block reaches ``limit`` bytes."""
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < limit, f"allocated {peak:,} bytes reading a file that holds far less"
+
+
+def _npy(header, data):
+    """The bytes of a .npy file: ``header`` (a dict, written as numpy does), then ``data``."""
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue() + data
+
+
+def _rewrite_zip(path, replace):
+    """Rewrite the zip archive ``path`` with some members' bytes replaced."""
+    with zipfile.ZipFile(path) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    members.update(replace)
+    with zipfile.ZipFile(path, "w") as z:
+        for name, raw in members.items():
+            z.writestr(name, raw)
+
+
+def _lie_about_size(raw, member, size):
+    """Zip bytes with ``member``'s uncompressed size set to ``size`` in both its local header
+    and the central directory (the CRC still matches the real content)."""
+    raw = bytearray(raw)
+    name = member.encode()
+    at = 0
+    while (at := raw.find(b"PK\x03\x04", at)) >= 0:  # local headers: size at +22
+        if raw[at + 30:at + 30 + len(name)] == name:
+            raw[at + 22:at + 26] = size.to_bytes(4, "little")
+        at += 4
+    at = 0
+    while (at := raw.find(b"PK\x01\x02", at)) >= 0:  # central directory: size at +24
+        if raw[at + 46:at + 46 + len(name)] == name:
+            raw[at + 24:at + 28] = size.to_bytes(4, "little")
+        at += 4
+    return bytes(raw)
+
+
+def _fit(data, folder, epochs, **kwargs):
+    X, y = data.train
+    net = fastnn.Network([784, 8, 10], seed=3)
+    history = net.fit(X, y, epochs=epochs, mini_batch_size=10, eta=0.1, lmbda=1.0,
+                      evaluation_data=data.validation, checkpoint=folder, **kwargs)
+    return net, history
+
+
+def _set_meta(path, edit):
+    """Rewrite the checkpoint ``path`` with ``edit(meta)`` applied to its metadata (arrays
+    and their checksums untouched)."""
+    _, meta = ckpt.load(path)
+    edit(meta)
+    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    out = io.BytesIO()
+    np.save(out, blob)
+    _rewrite_zip(path, {"meta.npy": out.getvalue()})
+
+
+# ------------------------------------------------------------------ readers
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model.npz"
+    fastnn.Network([784, 5, 10], seed=1).save(path)
+    return str(path)
+
+
+def _write_npz_member(path, name, npy_bytes):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(name, npy_bytes)
+
+
+def _idx_header(shape):
+    return bytes([0, 0, 0x08, len(shape)]) + np.asarray(shape, ">u4").tobytes()
+
+
+def test_model_file_whose_zip_directory_and_header_both_lie(tmp_path):
+    # a 64 kB deflated member whose zip entry and .npy header both claim 48 MB: within
+    # 1032 times the file's size, so the ratio check passes; nothing that large is allocated
+    noise = np.random.default_rng(1).integers(0, 256, 64 * 1024, dtype=np.uint8).tobytes()
+    claimed = 6_000_000
+    params = _npy({"descr": "<f8", "fortran_order": False, "shape": (claimed,)}, noise)
+    meta = _npy({"descr": "|u1", "fortran_order": False, "shape": (2,)}, b"{}")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("params.npy", params)
+        z.writestr("meta.npy", meta)
+    path = tmp_path / "lying.npz"
+    path.write_bytes(_lie_about_size(out.getvalue(), "params.npy", 8 * claimed + 128))
+    with _peak_below(), pytest.raises(ModelFileError, match="truncated") as err:
+        fastnn.load(path)
+    assert str(path) in str(err.value)
+
+
+LOW_MEMORY_CHILD = """
+import resource, sys
+from fastnn.data import DataError, read_idx
+size = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (size + 64 * 2 ** 20, resource.RLIM_INFINITY))
+try:
+    read_idx(sys.argv[1])
+except DataError as exc:
+    print("DataError:", exc)
+"""
+
+
+# ------------------------------------------------------------ checkpoint metadata
+
+def _drop(name):
+    return lambda meta: meta.pop(name)
+
+
+def _set(name, value):
+    return lambda meta: meta.__setitem__(name, value)
+
+
+BAD_META = {
+    "no history": (_drop("history"), "history"),
+    "epochs_done a string": (_set("epochs_done", "2"), "epochs_done"),
+    "no rng": (_drop("rng"), "rng"),
+    "rng not a generator state": (_set("rng", {"bit_generator": "PCG64", "state": 3}), "rng"),
+    "eta a string": (_set("eta", "0.1"), "eta"),
+    "no dropout_seed": (_drop("dropout_seed"), "dropout_seed"),
+    "best_epoch a list": (_set("best_epoch", [1]), "best_epoch"),
+    "run a list": (_set("run", [1]), "run"),
+    "history too short": (lambda m: m["history"]["epoch"].pop(), "history"),
+    "history without evaluation": (lambda m: m["history"].pop("evaluation_accuracy"),
+                                   "history"),
+    "schedule a number": (_set("schedule", 5), "schedule"),
+}
+
+
+# ------------------------------------------------------------------ pruning
+
+
+# ------------------------------------------------------------------ --output
+
+
+def _unwritable_folder(tmp_path):
+    if os.geteuid() != 0:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        folder.chmod(0o500)
+        return folder
+    if not os.path.isdir("/sys"):
+        pytest.skip("running as root without /sys: no folder root cannot write into")
+    return "/sys"  # sysfs: even root cannot create a file there
+
+
+# ------------------------------------------------------------------ special files
+
+def _savers():
+    net = fastnn.Network([3, 2], seed=0)
+    book = network2.Network([3, 2])
+    return {"atomic_write": lambda p: atomic_write(p, lambda f: f.write(b"data")),
+            "Network.save": net.save, "network2.save": book.save}
+
+
+@pytest.mark.parametrize("saver", list(_savers()))
+def test_a_fifo_is_refused_and_left_alone(tmp_path, saver):
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    with pytest.raises(ValueError, match=f"{path}.*FIFO"):
+        _savers()[saver](str(path))
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+    assert os.listdir(tmp_path) == ["pipe"]
+
+
+def _device(tmp_path):
+    path = tmp_path / "null"
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"cannot make a device node here: {exc}")
+    return path
+
+
+def test_a_device_node_is_refused_and_left_alone(tmp_path):
+    path = _device(tmp_path)
+    with pytest.raises(ValueError, match="character device"):
+        fastnn.Network([3, 2]).save(path)
+    assert stat.S_ISCHR(os.lstat(path).st_mode)
+
+
+def test_a_symlink_is_followed_and_kept(tmp_path):
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "model.npz"
+    fastnn.Network([3, 2], seed=1).save(target)
+    link = tmp_path / "model.npz"
+    link.symlink_to(os.path.join("runs", "model.npz"))
+    net = fastnn.Network([3, 2], seed=2)
+    net.save(link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("runs", "model.npz")
+    np.testing.assert_array_equal(fastnn.load(target).params, net.params)
+    dangling = tmp_path / "new.npz"
+    dangling.symlink_to(tmp_path / "runs" / "new.npz")
+    net.save(dangling)
+    assert dangling.is_symlink() and (tmp_path / "runs" / "new.npz").is_file()
+    assert sorted(os.listdir(tmp_path / "runs")) == ["model.npz", "new.npz"]
+
+
+# ------------------------------------------------------------------ temporaries
+
+def test_a_save_removes_its_own_orphaned_temporaries_only(tmp_path):
+    orphan = tmp_path / "model.npz.fastnn-abcd1234.tmp"  # a save killed mid-write
+    orphan.write_bytes(b"PK half a model")
+    busy = tmp_path / "model.npz.fastnn-busy0000.tmp"  # another process saving right now
+    busy.write_bytes(b"PK")
+    others = ["model.npz.tmp", "model.npz.abcd1234.tmp", "other.npz.fastnn-abcd1234.tmp",
+              "notes.tmp", "model.npz.fastnn-abcd1234.tmp.keep"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"someone's")
+    fifo = tmp_path / "model.npz.fastnn-fifo0000.tmp"
+    os.mkfifo(fifo)
+    with open(busy, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        fastnn.Network([3, 2]).save(tmp_path / "model.npz")
+    names = set(os.listdir(tmp_path))
+    assert orphan.name not in names
+    assert names == {"model.npz", busy.name, fifo.name, *others}, names
+
+
+# ------------------------------------------------------------------ smaller things
+
+
+def _parts(seed=0):
+    rng = np.random.default_rng(seed)
+    return tuple((rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n))
+                 for n in (30, 10, 10))
