@@ -546,7 +546,10 @@ class Network:
 
     def _restore(self, found, run, state, schedule, history, epochs):
         """Load a checkpoint into this run; returns (first epoch, η, best, dropout seed,
-        first mini-batch of the first epoch)."""
+        first mini-batch of the first epoch). Its metadata was checked by
+        ``checkpoint.load``. A checkpoint that has trained more than ``epochs`` is refused
+        (``checkpoint.AlreadyTrained``) rather than returned as the result of a shorter run:
+        the model cannot be untrained, and the user asked for fewer epochs."""
         arrays, meta, path = found
         saved = meta.get("run", {})
         differ = sorted(k for k in set(run) | set(saved) if run.get(k) != saved.get(k))
@@ -558,7 +561,9 @@ class Network:
         if arrays["params"].shape != self.params.shape:
             raise _ckpt.CheckpointError(f"{path!r} holds {arrays['params'].shape[0]} "
                                         f"parameters; this network has {self.params.shape[0]}")
-        done = int(meta["epochs_done"])
+        done, batches = meta["epochs_done"], meta["batches_done"]
+        if epochs < done or (epochs == done and batches):
+            raise _ckpt.AlreadyTrained(epochs, done, batches, path)
         self.params[...] = arrays["params"]
         state.buffers[...] = arrays["optimizer_state"]
         state.step[...] = arrays["optimizer_step"]
@@ -569,8 +574,7 @@ class Network:
         history.update(meta["history"])
         best = (meta["best_accuracy"], meta["best_epoch"], arrays.get("best_params"))
         first = epochs if history.get("stopped") else done
-        return first, meta["eta"], best, int(meta["dropout_seed"]), \
-            int(meta.get("batches_done", 0))
+        return first, meta["eta"], best, meta["dropout_seed"], batches
 
     def _augmented(self, augment, X, epoch):
         X_new = augment(X, epoch)

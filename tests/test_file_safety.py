@@ -109,6 +109,18 @@ def _set_meta(path, edit):
 
 # ------------------------------------------------------------------ readers
 
+def test_a_checkpoint_member_claiming_a_huge_shape_is_skipped_for_the_older_one(data, tmp_path):
+    _fit(data, tmp_path, 2)
+    newest = ckpt.path_for(tmp_path, 2)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12,)}
+    _rewrite_zip(newest, {"params.npy": _npy(header, bytes(4 * 100))})
+    with _peak_below(), pytest.raises(ckpt.CheckpointError, match="claims") as err:
+        ckpt.load(newest)
+    assert newest in str(err.value) and "'params'" in str(err.value)
+    with pytest.warns(RuntimeWarning, match="skipping checkpoint.*checkpoint-000002"):
+        _, meta, path = ckpt.latest(tmp_path)
+    assert meta["epochs_done"] == 1 and path == ckpt.path_for(tmp_path, 1)
+
 
 @pytest.fixture
 def model(tmp_path):
@@ -182,7 +194,45 @@ BAD_META = {
 }
 
 
+@pytest.mark.parametrize("case", list(BAD_META))
+def test_a_checkpoint_with_bad_metadata_is_skipped_for_the_older_one(data, tmp_path, case):
+    edit, field = BAD_META[case]
+    full, _ = _fit(data, tmp_path / "full", 3)
+    _fit(data, tmp_path, 2)
+    newest = ckpt.path_for(tmp_path, 2)
+    _set_meta(newest, edit)
+    with pytest.raises(ckpt.CheckpointError) as err:
+        ckpt.load(newest)
+    assert newest in str(err.value) and repr(field) in str(err.value), str(err.value)
+    with pytest.warns(RuntimeWarning, match=f"skipping checkpoint.*checkpoint-000002.*{field}"):
+        resumed, history = _fit(data, tmp_path, 3, resume=True)
+    assert history["epoch"] == [0, 1, 2]
+    np.testing.assert_array_equal(resumed.params, full.params)
+
+
 # ------------------------------------------------------------------ pruning
+
+def test_pruning_keeps_what_the_run_wrote_and_what_is_not_its_own(data, tmp_path):
+    garbage = {"checkpoint-000100.npz": b"not a zip at all",
+               "checkpoint-000101.npz": b"PK\x03\x04 truncated"}
+    for name, raw in garbage.items():
+        (tmp_path / name).write_bytes(raw)
+    # another run's checkpoint, older by number (within epoch 0), readable
+    X, y = data.train
+    fastnn.Network([784, 8, 10], seed=3).fit(
+        X, y, epochs=1, mini_batch_size=10, eta=0.7, checkpoint=tmp_path / "other",
+        checkpoint_batches=50)
+    os.replace(ckpt.path_for(tmp_path / "other", 0, 150), ckpt.path_for(tmp_path, 0, 150))
+    foreign = open(ckpt.path_for(tmp_path, 0, 150), "rb").read()
+    _fit(data, tmp_path, 4)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["checkpoint-000000-00000150.npz", "checkpoint-000003.npz",
+                     "checkpoint-000004.npz", "checkpoint-000100.npz",
+                     "checkpoint-000101.npz", "other"], names
+    for name, raw in garbage.items():
+        assert (tmp_path / name).read_bytes() == raw
+    assert open(ckpt.path_for(tmp_path, 0, 150), "rb").read() == foreign
+    assert ckpt.load(ckpt.path_for(tmp_path, 4))[1]["epochs_done"] == 4
 
 
 # ------------------------------------------------------------------ --output
@@ -272,7 +322,35 @@ def test_a_save_removes_its_own_orphaned_temporaries_only(tmp_path):
     assert names == {"model.npz", busy.name, fifo.name, *others}, names
 
 
+def test_a_checkpoint_save_removes_orphaned_checkpoint_temporaries(data, tmp_path):
+    tmp_path.mkdir(exist_ok=True)
+    orphan = tmp_path / "checkpoint-000007.npz.fastnn-k1ll3d00.tmp"
+    orphan.write_bytes(b"PK half a checkpoint")
+    keep = tmp_path / "model.npz.fastnn-k1ll3d00.tmp"
+    keep.write_bytes(b"PK half a model")
+    _fit(data, tmp_path, 1)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-000001.npz", keep.name]
+
+
 # ------------------------------------------------------------------ smaller things
+
+
+def test_resume_with_fewer_epochs_than_the_checkpoint_is_refused(data, tmp_path):
+    _fit(data, tmp_path, 4)
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match=r"epochs=2 .*4 epochs.*checkpoint-000004"):
+        _fit(data, tmp_path, 2, resume=True)
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
+    _, history = _fit(data, tmp_path, 4, resume=True)  # as many: nothing left, no error
+    assert history["epoch"] == [0, 1, 2, 3]
+    # within an epoch: 2 epochs and 150 mini-batches done is more than 2 epochs
+    X, y = data.train
+    mid = tmp_path / "mid"
+    fit = dict(mini_batch_size=10, eta=0.1, checkpoint=mid, checkpoint_batches=50)
+    fastnn.Network([784, 8, 10], seed=3).fit(X, y, epochs=3, **fit)
+    os.unlink(ckpt.path_for(mid, 3))  # as if killed within the third epoch
+    with pytest.raises(ValueError, match=r"epochs=2 .*2 epochs and 150 mini-batches"):
+        fastnn.Network([784, 8, 10], seed=3).fit(X, y, epochs=2, resume=True, **fit)
 
 
 def _parts(seed=0):
