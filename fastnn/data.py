@@ -15,7 +15,8 @@ Three sources are understood:
 Every problem with a file raises :class:`DataError`, whose message names the
 file, the value found and the value expected.
 
-This module imports only numpy and the standard library.
+This module imports only numpy, the standard library and ``fastnn._io`` (which imports only
+those).
 """
 
 import gzip
@@ -27,6 +28,8 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._io import read_bounded
 
 __all__ = [
     "DEFAULT_DATA_DIRS",
@@ -74,7 +77,6 @@ _MAX_GZIP_BYTES = 2 ** 32
 # Deflate cannot expand input more than 1032-fold (zlib technical details), so
 # a gzip file of c bytes holds at most 1032 * c bytes of data.
 _DEFLATE_MAX_RATIO = 1032
-_CHUNK = 1 << 24
 # Largest single read of a length taken from a file (it is allocated before the read).
 _READ_CHUNK = 1 << 20
 
@@ -90,12 +92,13 @@ def read_idx(path):
     """Read an IDX file, raw or gzip-compressed.
 
     Compression is detected from the first two bytes (``1f 8b``), not from the
-    file name. The header is validated before any data buffer is allocated:
-    two zero bytes, a known type code, 1 to 4 dimensions, each dimension > 0
-    (an IDX file with a zero dimension holds no data and is refused), and a
-    data size the file can actually hold. The data must then be exactly as
-    long as the header says: a short file or stream is reported as truncated,
-    extra bytes as trailing data.
+    file name. The header is validated before any data is read: two zero
+    bytes, a known type code, 1 to 4 dimensions, each dimension > 0 (an IDX
+    file with a zero dimension holds no data and is refused), and a data size
+    the file can actually hold. The data is then read into a buffer that grows
+    as the bytes arrive, so memory follows what the file holds, not what its
+    header claims. It must be exactly as long as the header says: a short
+    file or stream is reported as truncated, extra bytes as trailing data.
 
     Parameters
     ----------
@@ -112,7 +115,8 @@ def read_idx(path):
     Raises
     ------
     DataError
-        If the file is missing, corrupt, truncated or not an IDX file.
+        If the file is missing, corrupt, truncated, not an IDX file, or too
+        large for the memory of this machine.
     """
     path = os.fspath(path)
     try:
@@ -156,18 +160,6 @@ def _read_exactly(stream, n):
     return b"".join(parts)
 
 
-def _readinto_full(stream, buffer):
-    """Fill ``buffer`` from ``stream``; return the number of bytes read."""
-    view = memoryview(buffer).cast("B")
-    done = 0
-    while done < len(view):
-        n = stream.readinto(view[done:done + _CHUNK])
-        if not n:
-            break
-        done += n
-    return done
-
-
 def _read_idx_stream(path, stream, file_size, compressed):
     """Parse and validate an IDX header, then read the data it describes."""
     kind = "gzip stream" if compressed else "file"
@@ -202,14 +194,20 @@ def _read_idx_stream(path, stream, file_size, compressed):
     header_bytes = 4 + 4 * ndim
     _check_claimed_size(path, shape, n_bytes, header_bytes, file_size, compressed)
 
-    data = np.empty(math.prod(shape), dtype=stored)
-    got = _readinto_full(stream, data)
-    if got < n_bytes:
-        raise DataError(f"{path}: truncated: {kind} ends after {got:,} of the "
+    # The buffer grows as the bytes arrive: a gzip header may claim up to 1032 times the
+    # file's size, and allocating that before reading cost gigabytes for a small file.
+    try:
+        buffer = read_bounded(stream, n_bytes)
+    except MemoryError:
+        raise DataError(f"{path}: not enough memory to read its {n_bytes:,} data bytes "
+                        f"(shape {shape})") from None
+    if len(buffer) < n_bytes:
+        raise DataError(f"{path}: truncated: {kind} ends after {len(buffer):,} of the "
                         f"{n_bytes:,} data bytes its header promises (shape {shape})")
     if stream.read(1):
         raise DataError(f"{path}: trailing bytes after the {n_bytes:,} data bytes "
                         f"the header promises (shape {shape}); expected end of {kind}")
+    data = np.frombuffer(buffer, dtype=stored)
     if not stored.isnative:
         data = data.byteswap(inplace=True).view(stored.newbyteorder("="))
     return data.reshape(shape)
@@ -357,23 +355,45 @@ class _PickledArray:
             raise pickle.UnpicklingError(f"array state {_describe(state)} in the pickle; "
                                          f"expected (1, shape, dtype, is_fortran, data)")
         _, shape, dtype, fortran, data = state
-        if not isinstance(shape, tuple) or not all(
-                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise pickle.UnpicklingError(f"array shape {shape!r:.80} in the pickle; expected "
-                                         f"a tuple of sizes >= 0")
-        if not isinstance(dtype, _PickledDtype) or not isinstance(fortran, (bool, int)) \
-                or not isinstance(data, (bytes, str)):
+        if not isinstance(fortran, (bool, int)):
             raise pickle.UnpicklingError(f"array state {_describe(state)} in the pickle; "
                                          f"expected (1, shape, numpy.dtype, bool, bytes)")
-        n_bytes = math.prod(shape) * dtype.dtype.itemsize
-        if len(data) != n_bytes:
-            raise pickle.UnpicklingError(f"array of shape {shape!r:.80} and dtype "
-                                         f"{dtype.dtype} needs {n_bytes:,} bytes, the pickle "
-                                         f"holds {len(data):,}")
-        # Python 2 str data arrives as latin-1 text; a bytearray makes the array writable
-        buffer = bytearray(data, "latin1") if isinstance(data, str) else bytearray(data)
-        self.array = np.frombuffer(buffer, dtype=dtype.dtype).reshape(
-            shape, order="F" if fortran else "C")
+        self.array = _array_from_bytes(shape, dtype, data, "F" if fortran else "C")
+
+
+def _array_from_bytes(shape, dtype, data, order):
+    """The array of ``shape`` (a tuple of sizes), ``dtype`` (a :class:`_PickledDtype`) and
+    ``order`` ("C" or "F") made of the bytes ``data`` (bytes, a bytearray, or Python 2's
+    latin-1 str), which must be exactly as many as the shape and dtype need."""
+    if not isinstance(shape, tuple) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise pickle.UnpicklingError(f"array shape {shape!r:.80} in the pickle; expected "
+                                     f"a tuple of sizes >= 0")
+    if not isinstance(dtype, _PickledDtype) or not isinstance(data, (bytes, bytearray, str)):
+        raise pickle.UnpicklingError(f"array of dtype {_describe(dtype)} with data "
+                                     f"{_describe(data)} in the pickle; expected a "
+                                     f"numpy.dtype and bytes")
+    n_bytes = math.prod(shape) * dtype.dtype.itemsize
+    if len(data) != n_bytes:
+        raise pickle.UnpicklingError(f"array of shape {shape!r:.80} and dtype "
+                                     f"{dtype.dtype} needs {n_bytes:,} bytes, the pickle "
+                                     f"holds {len(data):,}")
+    # Python 2 str data arrives as latin-1 text; a bytearray makes the array writable
+    buffer = bytearray(data, "latin1") if isinstance(data, str) else bytearray(data)
+    return np.frombuffer(buffer, dtype=dtype.dtype).reshape(shape, order=order)
+
+
+def _safe_frombuffer(buffer, dtype, shape, order):
+    """Stand-in for numpy's ``_frombuffer``, which protocol-5 pickles call for contiguous
+    arrays as ``_frombuffer(data, dtype, shape, order)``, with their data in the pickle
+    (out-of-band buffers are refused by the unpickler, which is given none). The same
+    checks as for the arrays of older protocols; the array is built here."""
+    if order not in ("C", "F"):
+        raise pickle.UnpicklingError(f"_frombuffer called with order {order!r:.20}, expected "
+                                     f"'C' or 'F'")
+    array = _PickledArray()
+    array.array = _array_from_bytes(shape, dtype, buffer, order)
+    return array
 
 
 def _safe_reconstruct(subtype, shape, dtype):
@@ -449,6 +469,8 @@ class _MnistUnpickler(pickle.Unpickler):
         self._allowed = {
             ("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
             ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
+            ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,  # protocol 5
+            ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
             ("numpy", "ndarray"): _PickledNdarray,
             ("numpy", "dtype"): _PickledDtype,
             ("_codecs", "encode"): _latin1_encode,
@@ -498,7 +520,9 @@ def load_mnist_pickle(path):
     labels ``(n,)`` integers in 0..9. It was written by Python 2, so it is read
     with ``encoding="latin1"``. Only numpy array reconstruction is admitted;
     any other global (``os.system``, ``builtins.eval``, ...) is refused before
-    it can be called. Memory stays proportional to the data in the file: the
+    it can be called. Pickles of every protocol are read, 5 included (numpy
+    writes a protocol-5 array as a call of ``_frombuffer`` on its bytes, which
+    is admitted with the same checks). Memory stays proportional to the data in the file: the
     opcodes are first walked with :mod:`pickletools`, checking every claimed
     length and memo index against the bytes present, and at most 4 GiB of
     (decompressed) pickle data is read. Arrays are rebuilt here, not by numpy's
@@ -543,6 +567,8 @@ def load_mnist_pickle(path):
             raise DataError(f"{path}: truncated pickle or gzip stream ({exc})") from exc
         except (gzip.BadGzipFile, zlib.error) as exc:
             raise DataError(f"{path}: corrupt gzip data ({exc})") from exc
+        except MemoryError:
+            raise DataError(f"{path}: not enough memory to read this pickle") from None
         except (pickle.UnpicklingError, ValueError, TypeError, AttributeError,
                 IndexError, KeyError, OverflowError, RecursionError, OSError) as exc:
             raise DataError(f"{path}: not a valid MNIST pickle ({type(exc).__name__}: "

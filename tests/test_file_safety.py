@@ -138,6 +138,18 @@ def _idx_header(shape):
     return bytes([0, 0, 0x08, len(shape)]) + np.asarray(shape, ">u4").tobytes()
 
 
+def test_gzip_idx_claiming_more_images_than_its_body_allocates_only_the_body(tmp_path):
+    # 600,000 images claimed (470 MB, within the deflate ratio of a 1 MB file) over 1 MB
+    # of incompressible pixels: the reader used to allocate the 470 MB before reading
+    body = np.random.default_rng(0).integers(0, 256, 2 ** 20, dtype=np.uint8).tobytes()
+    path = str(tmp_path / "train-images-idx3-ubyte.gz")
+    with gzip.open(path, "wb") as f:
+        f.write(_idx_header((600_000, 28, 28)) + body)
+    with _peak_below(), pytest.raises(DataError, match="truncated") as err:
+        read_idx(path)
+    assert path in str(err.value)
+
+
 def test_model_file_whose_zip_directory_and_header_both_lie(tmp_path):
     # a 64 kB deflated member whose zip entry and .npy header both claim 48 MB: within
     # 1032 times the file's size, so the ratio check passes; nothing that large is allocated
@@ -166,6 +178,22 @@ try:
 except DataError as exc:
     print("DataError:", exc)
 """
+
+
+def test_a_file_too_large_for_memory_gets_a_clear_error(tmp_path):
+    # a true header: 314 MB of zero pixels (a 300 kB gzip file), read by a process that
+    # may allocate only 64 MB more: MemoryError becomes the DataError naming the file
+    path = str(tmp_path / "big-idx3-ubyte.gz")
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(_idx_header((400_000, 28, 28)))
+        left, zeros = 400_000 * 784, bytes(2 ** 24)
+        while left:
+            left -= f.write(zeros[:left])
+    out = subprocess.run([sys.executable, "-c", LOW_MEMORY_CHILD, path], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert out.stdout.startswith("DataError:") and path in out.stdout, out.stdout
+    assert "memory" in out.stdout
 
 
 # ------------------------------------------------------------ checkpoint metadata
@@ -357,3 +385,29 @@ def _parts(seed=0):
     rng = np.random.default_rng(seed)
     return tuple((rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n))
                  for n in (30, 10, 10))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_protocol_5_pickle_of_plain_arrays_is_read(tmp_path, order):
+    parts = tuple((np.asarray(x, order=order), y) for x, y in _parts())
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump(parts, f, protocol=5)
+    loaded = load_mnist_pickle(path)
+    for (x, y), (x2, y2) in zip(parts, loaded):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+
+
+def test_a_protocol_5_array_whose_buffer_does_not_fit_its_shape_is_refused(tmp_path):
+    raw = pickle.dumps(_parts(), protocol=5)
+    x = _parts()[0][0]
+    # claim one row more than the buffer holds: (31, 784) for 30 rows of data
+    at = raw.find(b"K\x1eM\x10\x03\x86")  # BININT1 30, BININT2 784, TUPLE2
+    assert at > 0
+    raw = raw[:at] + b"K\x1f" + raw[at + 2:]
+    path = tmp_path / "mnist.pkl"
+    path.write_bytes(raw)
+    with pytest.raises(DataError, match=f"{x.nbytes + 784 * 4:,}.*{x.nbytes:,}") as err:
+        load_mnist_pickle(path)
+    assert str(path) in str(err.value)
