@@ -13,9 +13,10 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
+import warnings
 import zipfile
-import zlib
 
 import numpy as np
 from tqdm import tqdm
@@ -24,7 +25,8 @@ from . import __version__, _checks, _io, _threads
 from . import plot as _plots
 from ._io import ModelFileError
 from .augment import Augmenter
-from .checkpoint import CheckpointError
+from .checkpoint import AlreadyTrained, CheckpointError
+from .checkpoint import latest as _latest_checkpoint
 from .data import DataError, load_dataset, read_idx
 from .network import Network, TrainingDiverged, load
 from .schedules import HalveOnPlateau
@@ -290,6 +292,39 @@ def _bench(args):
 
 
 def _train(args):
+    """fastnn train; Ctrl-C ends it with one line saying where the last checkpoint is, and
+    exit status 130 (128 + SIGINT), as fastnn tune does."""
+    try:
+        return _train_and_save(args)
+    except KeyboardInterrupt:
+        print(_interrupted(args.checkpoint), file=sys.stderr, flush=True)
+        return 130
+
+
+def _interrupted(folder):
+    """The line fastnn train prints when interrupted."""
+    found = None
+    if folder and os.path.isdir(folder):
+        with warnings.catch_warnings():  # one line: a skipped bad checkpoint is not news now
+            warnings.simplefilter("ignore")
+            try:
+                found = _latest_checkpoint(folder)
+            except OSError:
+                pass
+    if found is None:
+        where = (f"no checkpoint in {folder} yet, nothing saved" if folder else
+                 "nothing saved (with --checkpoint FOLDER, --resume could go on from the "
+                 "last epoch)")
+        return f"fastnn train: interrupted; {where}"
+    _, meta, path = found
+    done = f"{meta['epochs_done']} epochs"
+    if meta["batches_done"]:
+        done += f" and {meta['batches_done']} mini-batches"
+    return (f"fastnn train: interrupted; the last checkpoint is {path} ({done} done): the "
+            f"same command with --resume goes on from there")
+
+
+def _train_and_save(args):
     say = _say(args.quiet)
     # refuse bad numbers before spending seconds on loading data
     _checks.check_positive("--epochs", args.epochs, integer=True)
@@ -318,6 +353,7 @@ def _train(args):
     for option, path in (("--output", args.output), ("--history", args.history),
                          ("--plot", args.plot)):
         _check_folder(option, path)
+    _check_writable("--output", args.output)
     output_activation = args.output_activation or (
         "softmax" if args.cost == "log_likelihood" else "sigmoid")
     if args.threads is not None:
@@ -330,6 +366,17 @@ def _train(args):
                   threads=args.threads)
     data = load_dataset(args.data, dtype=np.dtype(args.dtype).type)
     (X, y), validation, (X_test, y_test) = data.train, data.validation, data.test
+    sizes = ",".join(str(s) for s in args.sizes)
+    if X.shape[1] != args.sizes[0]:
+        raise ValueError(f"--sizes={sizes} takes {args.sizes[0]} inputs, but the --data images "
+                         f"have {X.shape[1]} pixels ({data.source}); expected --sizes starting "
+                         f"with {X.shape[1]}")
+    classes = int(max((labels.max() for labels in (y, validation[1], y_test) if labels.size),
+                      default=0)) + 1
+    if args.sizes[-1] < classes:
+        raise ValueError(f"--sizes={sizes} has {args.sizes[-1]} outputs, but the --data labels "
+                         f"go up to {classes - 1} ({data.source}); expected --sizes ending "
+                         f"with {classes} or more, one output per class")
     n = X.shape[0]
     say(f"data: {data.description}")
     say(f"training {net} on {n} samples, validating on {validation[0].shape[0]}")
@@ -363,20 +410,28 @@ def _train(args):
         extras["schedule"] = HalveOnPlateau(patience=args.halve_eta)
     if args.augment:
         extras["augment"] = Augmenter(rotation=10, translation=2, skew=0.1, seed=args.seed)
-    with bar:
-        history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
-                          eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
-                          monitor_training=args.monitor_training,
-                          callback=progress, optimizer=args.optimizer, l1=args.l1,
-                          dropout=args.dropout or None, hogwild=args.hogwild,
-                          checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                          resume=args.resume, clip_norm=args.clip_norm,
-                          checkpoint_batches=args.checkpoint_batches, **extras)
+    try:
+        with bar:
+            history = net.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
+                              eta=args.eta, lmbda=args.lmbda, evaluation_data=validation,
+                              monitor_training=args.monitor_training,
+                              callback=progress, optimizer=args.optimizer, l1=args.l1,
+                              dropout=args.dropout or None, hogwild=args.hogwild,
+                              checkpoint=args.checkpoint,
+                              checkpoint_every=args.checkpoint_every, resume=args.resume,
+                              clip_norm=args.clip_norm,
+                              checkpoint_batches=args.checkpoint_batches, **extras)
+    except AlreadyTrained as exc:
+        more = f" and {exc.batches} mini-batches" if exc.batches else ""
+        raise ValueError(f"--epochs={args.epochs} is fewer than the {exc.done} epochs{more} "
+                         f"already trained by the checkpoint {exc.path} (left as it is); "
+                         f"expected --epochs {exc.needed} or more to go on from it, or another "
+                         f"--checkpoint folder to start afresh") from None
     if history["stopped"]:
         say(f"stopped after epoch {history['epoch'][-1] + 1}: {history['stopped']}")
     total = time.perf_counter() - start
     test = net.evaluate(X_test, y_test)
-    net.save(args.output)
+    _save_trained(net, args.output, args.checkpoint)
     # everything `fastnn plot` needs to draw the curves again
     record = dict(history, test_accuracy=test["accuracy"], data=data.description,
                   sizes=list(net.sizes), evaluation_data="validation")
@@ -415,6 +470,47 @@ def _si(value):
         if value >= limit:
             return f"{value / limit:.3g}{suffix}"
     return f"{value:.3g}"
+
+
+def _check_writable(option, path):
+    """ValueError naming ``option`` unless ``path`` can be saved to (atomically: not a
+    directory or special file, in a folder this process can write), checked before the
+    training rather than after it."""
+    try:
+        _io.check_writable(path)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{option}={path!r} cannot be written: {exc}") from None
+
+
+def _save_trained(net, output, checkpoint=None):
+    """Save the trained network to ``output`` (--output). If that fails although it was
+    checked before training (the folder vanished, the disk filled up), the network is
+    saved elsewhere rather than lost: beside ``output``, else in the current folder, else
+    in the temporary folder; the OSError raised then names --output and where it went."""
+    try:
+        net.save(output)
+        return
+    except (OSError, ValueError) as exc:
+        failure = exc
+    stem = os.path.splitext(os.path.basename(os.path.normpath(output)))[0] or "fastnn-model"
+    folders = [os.path.dirname(os.path.abspath(output)), os.getcwd(), tempfile.gettempdir()]
+    for folder in dict.fromkeys(folders):
+        try:
+            fd, rescued = tempfile.mkstemp(prefix=f"{stem}-rescued-", suffix=".npz", dir=folder)
+        except OSError:
+            continue
+        os.close(fd)
+        try:
+            net.save(rescued)
+        except (OSError, ValueError):
+            os.unlink(rescued)
+            continue
+        raise OSError(f"--output={output!r} could not be written ({failure}); the trained "
+                      f"model was saved to {rescued} instead")
+    kept = f"; the last checkpoint is in {checkpoint}" if checkpoint else ""
+    raise OSError(f"--output={output!r} could not be written ({failure}), nor could the "
+                  f"model be saved beside it, in {os.getcwd()} or in "
+                  f"{tempfile.gettempdir()}{kept}")
 
 
 def _check_folder(option, path):
@@ -543,6 +639,30 @@ def _silence_stdout():
         pass
 
 
+def _mapped_npy(path):
+    """A .npy DATA file, memory-mapped once its header has been checked against the file's
+    size (a header claiming more, or fewer, bytes than the file holds is refused)."""
+    where = f"DATA={path!r}"
+    try:
+        with open(path, "rb") as f:
+            shape, fortran, dtype, n_bytes = _io.read_npy_header(f, where, DataError)
+            offset = f.tell()
+        held = os.path.getsize(path) - offset
+        if n_bytes != held:
+            raise DataError(f"{where}: the .npy header claims {n_bytes:,} data bytes (shape "
+                            f"{shape}, dtype {dtype}) but the file holds {held:,} after it; "
+                            f"the file is truncated or corrupt")
+        if n_bytes == 0:
+            return np.empty(shape, dtype)
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                         order="F" if fortran else "C")
+    except DataError:
+        raise
+    except _io._ARCHIVE_ERRORS as exc:
+        raise ValueError(f"{where}: not a readable .npy file ({type(exc).__name__}: "
+                         f"{exc})") from None
+
+
 def _read_inputs(path, n_in, model):
     """The samples of a predict DATA file as a StreamedInputs (n, n_in): a .npy file stays
     on disk (memory-mapped), uint8 pixels are read as pixel / 255 in the model's dtype."""
@@ -553,22 +673,19 @@ def _read_inputs(path, n_in, model):
     except OSError as exc:
         raise OSError(f"DATA={path!r}: cannot read it: {exc.strerror or exc}") from None
     if head.startswith(b"\x93NUMPY"):
-        try:
-            X = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"DATA={path!r}: not a readable .npy file ({exc})") from None
+        X = _mapped_npy(path)
     elif head.startswith(b"PK"):
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                if "X" not in npz.files:
+            with zipfile.ZipFile(path) as z:
+                names = [n[:-4] if n.endswith(".npy") else n for n in z.namelist()]
+                if "X" not in names:
                     raise DataError(f"DATA={path!r}: the .npz file holds "
-                                    f"{', '.join(npz.files) or 'no arrays'}; expected an "
-                                    f"array named X")
-                X = npz["X"]
+                                    f"{', '.join(names) or 'no arrays'}; expected an array "
+                                    f"named X")
+                X = _io.read_member(z, "X", f"DATA={path!r}", os.path.getsize(path), DataError)
         except DataError:
             raise
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
-                zlib.error) as exc:  # a damaged archive or member
+        except (KeyError,) + _io._ARCHIVE_ERRORS as exc:  # a damaged archive or member
             raise ValueError(f"DATA={path!r}: not a readable .npz file "
                              f"({type(exc).__name__}: {exc})") from None
     else:

@@ -45,7 +45,7 @@ def test_train_on_the_sample_saves_a_model_that_reproduces_the_accuracy(tmp_path
     (["--mini-batch-size", "0"], "--mini-batch-size=0 is invalid"),
     (["--lmbda", "-1"], "--lmbda=-1.0 is invalid"),
     (["--sizes", "784,0,10"], "every layer size must be a positive integer"),
-    (["--sizes", "100,10"], "expected (n_samples, 100)"),
+    (["--sizes", "100,10"], "--sizes=100,10 takes 100 inputs, but the --data images have 784"),
     (["--cost", "cross_entropy", "--output-activation", "softmax"], "cannot be paired"),
     (["--data", "/no/such/folder"], "/no/such/folder"),
     (["--dropout", "1.5"], "--dropout=1.5 is invalid"),

@@ -122,6 +122,21 @@ def test_a_checkpoint_member_claiming_a_huge_shape_is_skipped_for_the_older_one(
     assert meta["epochs_done"] == 1 and path == ckpt.path_for(tmp_path, 1)
 
 
+def test_cli_resume_past_a_checkpoint_claiming_a_huge_shape(tmp_path, capsys):
+    folder = tmp_path / "ck"
+    args = ["train", "--data", SAMPLE, "--sizes", "784,8,10", "--checkpoint", str(folder),
+            "--output", str(tmp_path / "m.npz")]
+    assert main(args + ["--epochs", "2", "--quiet"]) == 0
+    newest = ckpt.path_for(folder, 2)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12,)}
+    _rewrite_zip(newest, {"params.npy": _npy(header, bytes(400))})
+    capsys.readouterr()
+    with pytest.warns(RuntimeWarning, match="skipping checkpoint.*checkpoint-000002"):
+        assert main(args + ["--epochs", "3", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 2/3" in out and "epoch 3/3" in out and "epoch 1/3" not in out, out
+
+
 @pytest.fixture
 def model(tmp_path):
     path = tmp_path / "model.npz"
@@ -132,6 +147,37 @@ def model(tmp_path):
 def _write_npz_member(path, name, npy_bytes):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr(name, npy_bytes)
+
+
+@pytest.mark.parametrize("rows", [10 ** 12, 100_000], ids=["terabytes", "300 MB"])
+def test_predict_npz_whose_header_lies_is_refused_naming_the_file(model, tmp_path, capsys,
+                                                                  rows):
+    path = str(tmp_path / "x.npz")
+    header = {"descr": "<f4", "fortran_order": False, "shape": (rows, 784)}
+    _write_npz_member(path, "X.npy", _npy(header, bytes(4 * 784 * 3)))
+    with _peak_below():
+        assert main(["predict", model, path]) == 2
+    err = capsys.readouterr().err
+    assert f"DATA={path!r}" in err and "truncated or corrupt" in err, err
+
+
+def test_predict_npy_whose_header_lies_is_refused_naming_the_file(model, tmp_path, capsys):
+    path = str(tmp_path / "x.npy")
+    header = {"descr": "<f4", "fortran_order": False, "shape": (1_000_000, 784)}
+    with open(path, "wb") as f:
+        f.write(_npy(header, bytes(4 * 784 * 3)))
+    assert main(["predict", model, path]) == 2
+    err = capsys.readouterr().err
+    assert f"DATA={path!r}" in err and "claims" in err and "truncated or corrupt" in err, err
+
+
+def test_predict_npz_still_reads_a_good_file(model, tmp_path, capsys):
+    X = np.random.default_rng(0).random((7, 28, 28), dtype=np.float32)
+    path = str(tmp_path / "x.npz")
+    np.savez_compressed(path, X=np.asfortranarray(X))
+    assert main(["predict", model, path]) == 0
+    got = [int(v) for v in capsys.readouterr().out.split()]
+    assert got == list(fastnn.load(model).predict(X.reshape(7, 784)))
 
 
 def _idx_header(shape):
@@ -265,6 +311,15 @@ def test_pruning_keeps_what_the_run_wrote_and_what_is_not_its_own(data, tmp_path
 
 # ------------------------------------------------------------------ --output
 
+def test_train_output_that_is_a_directory_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    code = main(["train", "--data", SAMPLE, "--sizes", "784,8,10", "--epochs", "1",
+                 "--output", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 2 and "--output=" in captured.err and "directory" in captured.err
+    assert "epoch 1/1" not in captured.out and ".tmp" not in captured.err
+    assert os.listdir(tmp_path / "out") == []
+
 
 def _unwritable_folder(tmp_path):
     if os.geteuid() != 0:
@@ -275,6 +330,29 @@ def _unwritable_folder(tmp_path):
     if not os.path.isdir("/sys"):
         pytest.skip("running as root without /sys: no folder root cannot write into")
     return "/sys"  # sysfs: even root cannot create a file there
+
+
+def test_train_output_in_an_unwritable_folder_is_refused_before_training(tmp_path, capsys):
+    output = os.path.join(_unwritable_folder(tmp_path), "fastnn-test-model.npz")
+    code = main(["train", "--data", SAMPLE, "--sizes", "784,8,10", "--epochs", "1",
+                 "--output", output])
+    captured = capsys.readouterr()
+    assert code == 2 and f"--output={output!r}" in captured.err, captured.err
+    assert "epoch 1/1" not in captured.out and ".tmp" not in captured.err
+    assert not os.path.exists(output)
+
+
+def test_a_final_save_that_fails_keeps_the_model_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    net = fastnn.Network([4, 3, 2], seed=5)
+    output = str(tmp_path / "gone" / "model.npz")  # its folder vanished during training
+    with pytest.raises(OSError) as err:
+        cli._save_trained(net, output, checkpoint=None)
+    message = str(err.value)
+    assert f"--output={output!r}" in message and ".tmp" not in message
+    rescued = message.split("saved to ")[1].split()[0].rstrip(";,.")
+    assert os.path.isfile(rescued), message
+    np.testing.assert_array_equal(fastnn.load(rescued).params, net.params)
 
 
 # ------------------------------------------------------------------ special files
@@ -309,6 +387,16 @@ def test_a_device_node_is_refused_and_left_alone(tmp_path):
     path = _device(tmp_path)
     with pytest.raises(ValueError, match="character device"):
         fastnn.Network([3, 2]).save(path)
+    assert stat.S_ISCHR(os.lstat(path).st_mode)
+
+
+def test_train_output_naming_a_device_is_refused_before_training(tmp_path, capsys):
+    path = _device(tmp_path)
+    code = main(["train", "--data", SAMPLE, "--sizes", "784,8,10", "--epochs", "1",
+                 "--output", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2 and "--output=" in captured.err and "device" in captured.err
+    assert "epoch 1/1" not in captured.out
     assert stat.S_ISCHR(os.lstat(path).st_mode)
 
 
@@ -362,6 +450,31 @@ def test_a_checkpoint_save_removes_orphaned_checkpoint_temporaries(data, tmp_pat
 
 # ------------------------------------------------------------------ smaller things
 
+def test_ctrl_c_during_train_says_where_the_last_checkpoint_is(tmp_path):
+    folder = tmp_path / "ck"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fastnn", "train", "--data", SAMPLE, "--sizes", "784,8,10",
+         "--epochs", "100000", "--checkpoint", str(folder), "--output", "m.npz"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # wait for an event, not for a time: a checkpoint is complete (epochs take
+        # milliseconds, so the first ones may already be pruned)
+        deadline = time.monotonic() + 600
+        while not (folder.is_dir() and any(n.endswith(".npz") for n in os.listdir(folder))):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "no checkpoint after 10 minutes"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=300)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    lines = [line for line in err.splitlines() if "interrupted" in line]
+    assert len(lines) == 1 and str(folder) in lines[0] and "--resume" in lines[0], err
+    assert not (tmp_path / "m.npz").exists()
+
 
 def test_resume_with_fewer_epochs_than_the_checkpoint_is_refused(data, tmp_path):
     _fit(data, tmp_path, 4)
@@ -379,6 +492,30 @@ def test_resume_with_fewer_epochs_than_the_checkpoint_is_refused(data, tmp_path)
     os.unlink(ckpt.path_for(mid, 3))  # as if killed within the third epoch
     with pytest.raises(ValueError, match=r"epochs=2 .*2 epochs and 150 mini-batches"):
         fastnn.Network([784, 8, 10], seed=3).fit(X, y, epochs=2, resume=True, **fit)
+
+
+def test_cli_resume_with_fewer_epochs_than_the_checkpoint_is_refused(tmp_path, capsys):
+    args = ["train", "--data", SAMPLE, "--sizes", "784,8,10", "--checkpoint",
+            str(tmp_path / "cli"), "--output", str(tmp_path / "m.npz"), "--quiet"]
+    assert main(args + ["--epochs", "4"]) == 0
+    before = os.path.getmtime(tmp_path / "m.npz"), open(tmp_path / "m.npz", "rb").read()
+    assert main(args + ["--epochs", "2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs=2" in err and "4 epochs" in err, err
+    assert (os.path.getmtime(tmp_path / "m.npz"), open(tmp_path / "m.npz", "rb").read()) \
+        == before
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ("783,30,10", "--sizes=783,30,10 takes 783 inputs"),
+    ("784,30,5", "--sizes=784,30,5 has 5 outputs"),
+])
+def test_sizes_that_do_not_fit_the_data_name_sizes(tmp_path, capsys, sizes, message):
+    code = main(["train", "--data", SAMPLE, "--sizes", sizes, "--epochs", "1",
+                 "--output", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "m.npz").exists()
 
 
 def _parts(seed=0):
