@@ -646,7 +646,17 @@ class Network:
 
     # -- files ------------------------------------------------------------------
     def save(self, path):
-        """Write the network to ``path`` atomically (fastnn's checksummed .npz format)."""
+        """Write the network to ``path`` atomically (fastnn's checksummed .npz format;
+        ``path`` a regular file, a new one or a link to one: see ``_io.atomic_write``).
+
+        ValueError if a parameter is NaN or infinite: ``load`` refuses such a model, so it
+        is not written (training never makes one: it stops when a parameter stops being
+        finite)."""
+        bad = np.flatnonzero(~np.isfinite(self.params))
+        if bad.size:
+            raise ValueError(f"the network holds {bad.size:,} parameters that are NaN or "
+                             f"infinite (the first at index {bad[0]}); fastnn.load refuses "
+                             f"such a model, so it is not saved")
         save_model(path, self.params, {"sizes": list(self.sizes),
                                        "activations": [a if isinstance(a, str) else list(a)
                                                        for a in self.activations],
@@ -658,7 +668,10 @@ class Network:
 
         The metadata is checked (sizes, one activation per layer, cost, initializers) and
         the number of parameters compared with the sizes before the network is built, so a
-        file claiming huge layers is refused without allocating them.
+        file claiming huge layers is refused without allocating them. A file whose
+        parameters are NaN or infinite is refused, not loaded with a warning: such a
+        network's every output is NaN, so ``predict`` would return meaningless classes
+        (all 0) without any error, and nothing can be done with it but retrain.
 
         Raises
         ------
@@ -674,6 +687,12 @@ class Network:
                 need = f"{n_params:,}" if n_params < 10 ** 18 else "more than 10**18"
                 raise ModelFileError(f"{str(path)!r} holds {params.shape[0]:,} parameters; "
                                      f"sizes {list(sizes)!r:.200} need {need}")
+            bad = np.flatnonzero(~np.isfinite(params))
+            if bad.size:
+                raise ModelFileError(f"{str(path)!r} holds {bad.size:,} parameters that are "
+                                     f"NaN or infinite (the first at index {bad[0]}); "
+                                     f"expected finite numbers: such a network's outputs "
+                                     f"are NaN, its predictions meaningless")
             acts = meta.get("activations")
             if not isinstance(acts, list) or len(acts) != len(sizes) - 1:
                 raise ValueError(f"activations={acts!r:.80}; expected a list of "

@@ -518,6 +518,22 @@ def test_sizes_that_do_not_fit_the_data_name_sizes(tmp_path, capsys, sizes, mess
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_a_model_with_nan_parameters_is_refused(tmp_path):
+    net = fastnn.Network([3, 4, 2], seed=0)
+    params = net.params.copy()
+    params[[5, 7]] = [np.nan, np.inf]
+    path = tmp_path / "nan.npz"
+    save_model(path, params, {"sizes": [3, 4, 2], "activations": ["sigmoid", "sigmoid"],
+                              "cost": "cross_entropy"})
+    with pytest.raises(ModelFileError, match="2 parameters that are NaN or infinite") as err:
+        fastnn.load(path)
+    assert str(path) in str(err.value) and "index 5" in str(err.value)
+    net.params[5] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        net.save(tmp_path / "other.npz")
+    assert not (tmp_path / "other.npz").exists()
+
+
 def _parts(seed=0):
     rng = np.random.default_rng(seed)
     return tuple((rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n))
