@@ -132,6 +132,9 @@ def _regular_target(path):
         return target
     kind = next((kind for test, kind in _KINDS if test(mode)), "special file")
     through = "" if target == os.path.abspath(path) else f" (through a link to {target!r})"
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path!r} is a directory{through}; expected the path of a file, "
+                         f"such as {os.path.join(path, 'model.npz')!r}")
     raise ValueError(f"{path!r} is a {kind}{through}; fastnn saves only regular files (an "
                      f"atomic save would replace the {kind} with one): expected the path of "
                      f"a regular file or of a new one")
