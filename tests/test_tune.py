@@ -288,15 +288,63 @@ def test_local_cluster_gives_the_in_process_results(tmp_path):
     assert len({r["worker"] for r in there["trials"]}) >= 1
 
 
-def _start(args, log):
+def _start(args, log, env=None):
     return subprocess.Popen([sys.executable, "-m"] + args, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
+
+
+#: Loaded by each worker of ``cluster`` (dask worker --preload): the first worker to start
+#: its second trial, once the search has recorded its first, writes its process id and the
+#: trial's key to HOLD_MARKER and holds that trial until it is killed. So the test kills a
+#: worker that is certainly in the middle of a trial, and whose first result is safe in
+#: the trial file, without reading a clock. The other worker runs as usual.
+HOLD = r"""
+import json, os, threading, time
+from fastnn import tune
+
+MARKER, TRIALS = os.environ["HOLD_MARKER"], os.environ["HOLD_TRIALS"]
+
+
+def recorded_here():
+    me = f":{os.getpid()}"
+    try:
+        lines = open(TRIALS).read().splitlines()
+    except FileNotFoundError:
+        return False
+    return any(json.loads(line)["worker"].endswith(me) for line in lines if line.strip())
+
+
+def hold(real_run_trial):
+    started = []
+
+    def run_trial(spec):
+        started.append(spec)
+        if len(started) == 2 and not os.path.exists(MARKER):
+            deadline = time.monotonic() + 300  # a bound on a wait, not a timing
+            while not recorded_here() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            mine = f"{MARKER}.{os.getpid()}"
+            with open(mine, "w") as f:
+                f.write(f"{os.getpid()} fastnn-trial-{tune.trial_key(spec)}")
+            try:
+                os.link(mine, MARKER)  # one worker only: fails if the other made it first
+            except FileExistsError:
+                return real_run_trial(spec)
+            threading.Event().wait()  # held here until the test kills this process
+        return real_run_trial(spec)
+    run_trial.held_by_the_test = True
+    return run_trial
+
+
+if not getattr(tune.run_trial, "held_by_the_test", False):  # Dask may load this twice
+    tune.run_trial = hold(tune.run_trial)
+"""
 
 
 @pytest.fixture
 def cluster(tmp_path):
     """A real scheduler and two real single-threaded workers, separate processes on
-    loopback (no nanny: a killed worker stays dead)."""
+    loopback (no nanny: a killed worker stays dead), loading HOLD."""
     file = tmp_path / "scheduler.json"
     log = open(tmp_path / "cluster.log", "wb")
     procs = [_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
@@ -305,8 +353,13 @@ def cluster(tmp_path):
     while not file.exists() and time.time() < deadline:
         time.sleep(0.2)
     assert file.exists(), (tmp_path / "cluster.log").read_text()
+    hold = tmp_path / "hold.py"
+    hold.write_text(HOLD)
+    env = dict(os.environ, HOLD_MARKER=str(tmp_path / "held"),
+               HOLD_TRIALS=str(tmp_path / "trials.jsonl"))
     workers = [_start(["distributed.cli.dask_worker", "--scheduler-file", str(file),
-                       "--nthreads", "1", "--no-nanny", "--no-dashboard"], log)
+                       "--nthreads", "1", "--no-nanny", "--no-dashboard", "--preload",
+                       str(hold)], log, env)
                for _ in range(2)]
     procs += workers
     from distributed import Client
@@ -324,6 +377,9 @@ def cluster(tmp_path):
 
 
 def test_search_survives_a_killed_worker(tmp_path, cluster):
+    """A worker is killed (SIGKILL) while it runs a trial (HOLD keeps it in one); the
+    search ends with every trial recorded once, the killed worker's trial run again on
+    the other worker, and every result the one an uninterrupted in-process search gets."""
     address, workers = cluster
     trials = tmp_path / "trials.jsonl"
     argv = ["--grid", "eta=0.05,0.2,0.5,1,2,4", "--grid", "lmbda=0,5", "--epochs", "3",
@@ -331,36 +387,39 @@ def test_search_survives_a_killed_worker(tmp_path, cluster):
             "--quiet"]
     search = subprocess.Popen([sys.executable, "-m", "fastnn", "tune", "--scheduler", address]
                               + argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not trials.exists() or "\n" not in trials.read_text()):
-        time.sleep(0.02)
-    assert trials.exists(), search.communicate()[0].decode()
-    # kill the worker that finished the first trial: it is running its next one now
-    first = json.loads(trials.read_text().splitlines()[0])
-    victim = next(w for w in workers if first["worker"].endswith(f":{w.pid}"))
+    held = tmp_path / "held"
+    deadline = time.time() + 300  # a bound on the wait for HOLD, not a timing
+    while not held.exists() and search.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert held.exists(), search.communicate()[0].decode()
+    pid, key = held.read_text().split()
+    victim = next(w for w in workers if w.pid == int(pid))
+    survivor = next(w for w in workers if w is not victim)
     from distributed import Client
     with Client(address, timeout=30) as client:
         pids = client.run(os.getpid)  # worker address -> its process id
-        where = next(a for a, pid in pids.items() if pid == victim.pid)
-        in_flight = client.processing(workers=[where])[where]
-    assert in_flight, "the worker to kill has no trial assigned"
+        where = next(a for a, p in pids.items() if p == victim.pid)
+        assert key in client.processing(workers=[where])[where]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    done_at_kill = len(trials.read_text().splitlines())
+    done_at_kill = [json.loads(l) for l in trials.read_text().splitlines()]
+    assert any(r["worker"].endswith(f":{victim.pid}") for r in done_at_kill)
     out = search.communicate(timeout=300)[0].decode()
     assert search.returncode == 0, out
     assert "best of 12 trials" in out
     lines = trials.read_text().splitlines()
-    keys = [json.loads(l)["key"] for l in lines]
-    assert len(keys) == len(set(keys)) == 12 and done_at_kill < 12
+    records = {json.loads(l)["key"]: json.loads(l) for l in lines}
+    assert len(lines) == len(records) == 12 and len(done_at_kill) < 12
+    # the held trial was run again, on the other worker
+    assert records[key.removeprefix("fastnn-trial-")]["worker"].endswith(f":{survivor.pid}")
     # every result is the one an uninterrupted in-process search gets
     assert main(["tune", "--in-process"] + argv[:-3] + ["--trials", str(tmp_path / "here.jsonl"),
                                                         "--quiet"]) == 0
     here = {json.loads(l)["key"]: stable(json.loads(l))
             for l in (tmp_path / "here.jsonl").read_text().splitlines()}
-    assert {json.loads(l)["key"]: stable(json.loads(l)) for l in lines} == here
-    pids = {json.loads(l)["worker"] for l in lines}
-    assert len(pids) == 2  # both workers finished trials: the killed one before its death
+    assert {k: stable(r) for k, r in records.items()} == here
+    assert {r["worker"] for r in records.values()} == {r["worker"] for r in done_at_kill} | \
+        {records[key.removeprefix("fastnn-trial-")]["worker"]}
 
 
 # -- the command line -------------------------------------------------------------------
