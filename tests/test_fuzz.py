@@ -9,10 +9,12 @@ whose fields take arbitrary values. Each loader must either return a correct res
 raise its documented exception, whose message names the file: ``DataError`` for the
 data readers, ``ModelFileError`` for the model loaders (both ``ValueError``
 subclasses). Any other exception (KeyError, TypeError, IndexError, MemoryError, ...)
-fails the test; so does an input that takes longer than the hypothesis ``deadline``, and
-:func:`_no_hang` stops any single load after ``HANG_SECONDS``. Headers and lengths
-claiming huge sizes are checked with ``tracemalloc``: they must be refused while the
-peak of traced allocations stays under ``PEAK_LIMIT``.
+fails the test, and :func:`_no_hang` fails any single load that runs past
+``HANG_SECONDS`` (a hang: a load of these small files takes milliseconds). Hypothesis's
+per-example ``deadline`` is off: it was 5 s, a timing assertion that a busy two-core CI
+machine (or a first call that loads compiled kernels) can break without any fault in a
+loader. Headers and lengths claiming huge sizes are checked with ``tracemalloc``: they
+must be refused while the peak of traced allocations stays under ``PEAK_LIMIT``.
 
 The default run tries a few hundred inputs per property (about half a minute in all).
 Set ``FASTNN_FUZZ_EXAMPLES=N`` for a long run with N inputs per property; at the end of
@@ -58,7 +60,7 @@ TRIED = {}
 
 def fuzz(default_examples):
     """Hypothesis settings: ``default_examples`` inputs, or ``FASTNN_FUZZ_EXAMPLES``."""
-    return settings(max_examples=LONG_RUN or default_examples, deadline=5000,
+    return settings(max_examples=LONG_RUN or default_examples, deadline=None,
                     database=None, print_blob=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow,
