@@ -2,6 +2,8 @@
 profile's structure and JSON schema, the phase sum against the measured epoch, the
 sweeps in their reduced form, the figures and the command line."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -168,12 +170,31 @@ def test_profile_counts_come_from_the_cost_model(small_profile):
         assert p["fma_fraction"] == pytest.approx(p["gflops"] / mach["fma_peak_gflops"])
 
 
+#: one profile in a fresh process, printed as JSON
+PROFILE = "import json, sys; from fastnn import profile; " \
+          "print(json.dumps(profile.profile(**json.loads(sys.argv[1]))))"
+
+
 def _agreement(attempts, **kwargs):
-    """The smallest |phase sum / epoch − 1| over a few profiles: a real disagreement shows
-    in every attempt, a noisy machine's slow spell in one."""
+    """The smallest |phase sum / epoch − 1| over up to ``attempts`` profiles, each in a
+    fresh process: a real disagreement shows in every attempt, a noisy machine's slow
+    spell or an unlucky process in one.
+
+    An unlucky process: alone, on a two-core AMD EPYC guest, about one process in
+    fourteen runs one compiled loop at another speed for its whole life, the layer-1
+    forward-product phase at 48-54 ms instead of 18-24 or the epoch at 65-75 ms instead
+    of 33-47. New copies of the parameters, the data or the workspaces, or a new engine,
+    do not change it in that process; the same function compiled anew there runs at the
+    usual speed. The phases and the epoch are separately compiled loops, so in such a
+    process every profile disagrees (67.5% in all three attempts once, in the full suite,
+    where the attempts ran in the suite's own process); in a fresh process each attempt
+    draws again. Sixteen fresh processes here: one at 0.88, the others within ±0.1."""
     diffs = []
     for _ in range(attempts):
-        r = prof.profile(**kwargs)
+        run = subprocess.run([sys.executable, "-c", PROFILE, json.dumps(kwargs)],
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        r = json.loads(run.stdout.splitlines()[-1])
         diffs.append(abs(r["difference"]))
         if diffs[-1] <= 0.15:
             break
@@ -181,13 +202,13 @@ def _agreement(attempts, **kwargs):
 
 
 def test_phase_sum_agrees_with_epoch_loop_path():
-    diff, r = _agreement(3, sizes=[784, 100, 10], mini_batch_size=10, samples=5000, repeats=5)
+    diff, r = _agreement(5, sizes=[784, 100, 10], mini_batch_size=10, samples=5000, repeats=5)
     assert r["path"] == "loops"
     assert diff <= 0.15, f"phases differ from the epoch by {diff:.1%}"
 
 
 def test_phase_sum_agrees_with_epoch_matrix_path():
-    diff, r = _agreement(3, sizes=[784, 256, 256, 10], hidden_activation="relu",
+    diff, r = _agreement(5, sizes=[784, 256, 256, 10], hidden_activation="relu",
                          cost="log_likelihood", mini_batch_size=64, samples=2048 + 13,
                          repeats=5, path="matrix")
     assert r["path"] == "matrix"
