@@ -134,9 +134,12 @@ def run_gate(baseline, slowdown=None, record=False):
 def test_gate_passes_on_the_engine_and_fails_on_a_slowed_engine(tmp_path):
     """A lenient general baseline (ratio 1.0, so the floor is 0.75): the real engine is
     well above it, and ``--record-machine`` adds its own ratios as this machine's entry.
-    Against that entry the same engine slowed six times by the test-only switch falls
+    Against that entry the same engine slowed ten times by the test-only switch falls
     below 75%. (Not against the lenient one: on a core where the engine is 4-5x NumPy,
-    six times slower is still near 0.75.)"""
+    six times slower is still near 0.75.) Ten, not six: the two runs are two processes,
+    and about one process in fourteen runs a compiled loop up to 2.6 times slower for its
+    whole life (tests/test_profile.py::_agreement); six over 2.6 is less than the 3 the
+    last assertion asks for, ten over 2.6 is more."""
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"configs": {"A": {"ratio": 1.0}}}))
     ok = run_gate(baseline, record=True)
@@ -147,12 +150,12 @@ def test_gate_passes_on_the_engine_and_fails_on_a_slowed_engine(tmp_path):
     assert recorded["configs"] == {"A": {"ratio": 1.0}}
     assert recorded["machines"][fast["machine_key"]]["configs"]["A"]["ratio"] == round(
         fast["configs"]["A"]["ratio"], 3)
-    slow = run_gate(baseline, slowdown=6)
+    slow = run_gate(baseline, slowdown=10)
     assert slow.returncode == 1, slow.stdout + slow.stderr
     assert "FAIL config A: NumPy/engine ratio" in slow.stdout
     assert f"(baseline: this machine's entry ({fast['machine_key']})" in slow.stdout
     slowed = json.loads((tmp_path / "baseline.json.result.json").read_text())
-    assert slowed["slowdown"] == "6"
+    assert slowed["slowdown"] == "10"
     assert slowed["configs"]["A"]["ratio"] < fast["configs"]["A"]["ratio"] / 3
 
 
