@@ -4,12 +4,13 @@ An ``Engine`` knows a network's shape (sizes, per-layer activation codes, cost c
 dtype) and calls the kernels on a flat parameter buffer. It holds no parameters itself,
 so one engine serves any buffer of its layout (the network's, a checkpoint's, a copy).
 """
+import contextlib
 import os
 import time
 
 import numpy as np
 
-from . import _gemm, _matrix, _threads
+from . import _fpenv, _gemm, _matrix, _threads
 from .kernels import activations as _activations
 from .kernels import dense as _dense
 from .kernels import dropout as _dropout
@@ -125,14 +126,18 @@ class Engine:
         return self._matrix_path
 
     # -- kernel calls ---------------------------------------------------------
-    def _settings(self):
-        """The thread count of a call (``threads``, else $FASTNN_NUM_THREADS), with
-        $FASTNN_GEMM checked too: read by every call, whichever path it takes, so that a
-        bad setting is an error on the loop path as on the matrix path (ValueError
-        naming the variable), never silently ignored."""
-        threads = _threads.resolve(self.threads)
+    @contextlib.contextmanager
+    def _running(self, threads=None):
+        """The context of every kernel call: yields its thread count (``threads``, else
+        the engine's, else $FASTNN_NUM_THREADS) and runs the block with subnormals flushed
+        to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py). Every call reads all
+        of fastnn's settings ($FASTNN_GEMM too), whichever path it takes, so that a bad
+        one is a ValueError naming the variable on the loop path as on the matrix path,
+        never silently ignored."""
+        threads = _threads.resolve(self.threads if threads is None else threads)
         _gemm.use_engine()
-        return threads
+        with _fpenv.flushing(_fpenv.resolve()):
+            yield threads
 
     def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None):
         """One epoch of the book's SGD over X[order], in place on ``params``.
@@ -146,18 +151,18 @@ class Engine:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
-        threads = self._settings()
-        start = time.perf_counter()
-        if self.uses_matrix(m):
-            with _threads.limit(threads), self._matrix().quiet_blas():
-                self._matrix().train_epoch(params, X, Y, order, m, eta, decay)
+        with self._running() as threads:
+            start = time.perf_counter()
+            if self.uses_matrix(m):
+                with _threads.limit(threads), self._matrix().quiet_blas():
+                    self._matrix().train_epoch(params, X, Y, order, m, eta, decay)
+            else:
+                ident, ws_z, ws_a, ws_d = self._workspace(m)
+                _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts,
+                                   self.act_params, self.cost, X, Y, order, m,
+                                   self.dtype(eta), decay, ident, ws_z, ws_a, ws_d,
+                                   self._scratch)
             _test_slowdown(start)
-            return
-        ident, ws_z, ws_a, ws_d = self._workspace(m)
-        _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts,
-                           self.act_params, self.cost, X, Y, order, m, self.dtype(eta), decay,
-                           ident, ws_z, ws_a, ws_d, self._scratch)
-        _test_slowdown(start)
 
     def train_epoch_async(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None,
                           workers=None, sync_every=None):
@@ -165,7 +170,6 @@ class Engine:
         the arguments are ``train_epoch``'s. ``workers`` defaults to the engine's threads,
         ``sync_every`` to ``self.sync_every``; one worker is the sequential epoch."""
         workers = _threads.resolve(self.threads if workers is None else workers)
-        self._settings()
         sync_every = self.sync_every if sync_every is None else int(sync_every)
         if n is None:
             n = order.shape[0]
@@ -183,12 +187,13 @@ class Engine:
                 self._workspaces.clear()
             self._workspaces[key] = ws
         decay = self.dtype(1.0 - eta * lmbda / n)
-        start = time.perf_counter()
-        with _threads.limit(workers):
-            _hogwild.train_epoch_async(params, self.w_off, self.b_off, self.sizes, self.acts,
-                                       self.act_params, self.cost, X, Y, order, m,
-                                       self.dtype(eta), decay, workers, sync_every, *ws)
-        _test_slowdown(start)
+        with self._running(workers) as workers:
+            start = time.perf_counter()
+            with _threads.limit(workers):
+                _hogwild.train_epoch_async(params, self.w_off, self.b_off, self.sizes,
+                                           self.acts, self.act_params, self.cost, X, Y, order,
+                                           m, self.dtype(eta), decay, workers, sync_every, *ws)
+            _test_slowdown(start)
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
                             optimizer, state, dropout, seed, epoch, clip_norm=None, n=None,
@@ -211,33 +216,34 @@ class Engine:
         drop_p = np.asarray(dropout, dtype=np.float64)
         coef = np.zeros(5, self.dtype)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
-        threads = self._settings()
-        start = time.perf_counter()
-        if self.uses_matrix(m):
-            with _threads.limit(threads), self._matrix().quiet_blas():
-                self._matrix().train_epoch_general(
-                    params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
+        with self._running() as threads:
+            start = time.perf_counter()
+            if self.uses_matrix(m):
+                with _threads.limit(threads), self._matrix().quiet_blas():
+                    self._matrix().train_epoch_general(
+                        params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
+                        self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
+                        state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
+                        coef, clip, int(batch0), n_batches)
+            else:
+                ident, ws_z, ws_a, ws_d = self._workspace(m)
+                _epoch.train_epoch_general(
+                    params, self.w_off, self.b_off, self.sizes, self.acts, self.act_params,
+                    self.cost, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
-                    state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
-                    coef, clip, int(batch0), n_batches)
-        else:
-            ident, ws_z, ws_a, ws_d = self._workspace(m)
-            _epoch.train_epoch_general(
-                params, self.w_off, self.b_off, self.sizes, self.acts, self.act_params,
-                self.cost, X, Y, order, m, self.n_weights, optimizer.code, hyper,
-                self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n), state.buffers,
-                state.step, drop_p, key, int(epoch), ident, ws_z, ws_a, ws_d, mask,
-                state.grad, coef, clip, int(batch0), n_batches)
-        _test_slowdown(start)
+                    state.buffers, state.step, drop_p, key, int(epoch), ident, ws_z, ws_a,
+                    ws_d, mask, state.grad, coef, clip, int(batch0), n_batches)
+            _test_slowdown(start)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
         """One optimizer step on ``params`` from the mean gradient ``grad`` (read, not
         changed), with L2/L1 on the weights, as the epoch loop takes it after every mini-batch."""
         opt = state.optimizer
-        _optim.apply_step(params, grad, self.n_weights, opt.code,
-                          np.asarray(opt.hyper(), dtype=self.dtype), self.dtype(eta),
-                          self.dtype(lmbda_over_n), self.dtype(l1_over_n), state.buffers,
-                          state.step, np.zeros(5, self.dtype))
+        with self._running():
+            _optim.apply_step(params, grad, self.n_weights, opt.code,
+                              np.asarray(opt.hyper(), dtype=self.dtype), self.dtype(eta),
+                              self.dtype(lmbda_over_n), self.dtype(l1_over_n), state.buffers,
+                              state.step, np.zeros(5, self.dtype))
 
     def mean_gradient(self, params, X, Y, rows=None, mask=None, dropout=None):
         """Flat mean gradient (1/m) Σ ∇C_x over X[rows] (all rows when None), unregularized;
@@ -253,9 +259,10 @@ class Engine:
         drop_p = self._no_drop if dropout is None else np.asarray(dropout, dtype=np.float64)
         mask = np.ones(self.n_hidden_units, self.dtype) if mask is None else \
             np.ascontiguousarray(mask, dtype=self.dtype)
-        _epoch.mean_gradient(params, self.w_off, self.b_off, self.sizes, self.acts,
-                             self.act_params, drop_p, mask, self.cost, X, Y, rows, ident,
-                             ws_z, ws_a, ws_d, self._scratch, grad)
+        with self._running():
+            _epoch.mean_gradient(params, self.w_off, self.b_off, self.sizes, self.acts,
+                                 self.act_params, drop_p, mask, self.cost, X, Y, rows, ident,
+                                 ws_z, ws_a, ws_d, self._scratch, grad)
         return grad
 
     def dropout_mask(self, seed, epoch, batch, n_batches, dropout):
@@ -267,8 +274,9 @@ class Engine:
 
     def sgd_update(self, params, grad, eta, lmbda, n):
         """params ← (1 − ηλ/n) w − η ∇w, b − η ∇b in one pass (grad is a mean gradient)."""
-        _update.sgd_update(params, grad, self.n_weights, self.dtype(1.0 - eta * lmbda / n),
-                           self.dtype(eta))
+        with self._running():
+            _update.sgd_update(params, grad, self.n_weights,
+                               self.dtype(1.0 - eta * lmbda / n), self.dtype(eta))
 
     def forward(self, params, X):
         """Output-layer (z, a) for every row of X, each (N, n_out).
@@ -285,11 +293,17 @@ class Engine:
         n_out = int(self.sizes[-1])
         Z = np.empty((N, n_out), self.dtype)
         A = np.empty((N, n_out), self.dtype)
-        threads = self._settings()
-        if N and self.uses_matrix(m, training=False):
-            with _threads.limit(threads), self._matrix().quiet_blas():
-                self._matrix().forward_all(params, X, m, Z, A)
-            return Z, A
+        with self._running() as threads:
+            if N and self.uses_matrix(m, training=False):
+                with _threads.limit(threads), self._matrix().quiet_blas():
+                    self._matrix().forward_all(params, X, m, Z, A)
+            else:
+                self._forward_loops(params, X, m, Z, A)
+        return Z, A
+
+    def _forward_loops(self, params, X, m, Z, A):
+        """``forward`` on the loop path, ``m`` rows at a time."""
+        N = X.shape[0]
         ident, ws_z, ws_a, _ = self._workspace(m)
         rows = np.arange(N, dtype=np.int64)
         # Layer by layer through small kernels (the uniform forward product, and the
@@ -314,7 +328,6 @@ class Engine:
                 _dense.forward_product_uniform(Ws[l], bs[l], A_in, r_in, Zl)
                 _activations.activate(Zl, Al, self.acts[l], self.act_params[l])
                 A_in, r_in = Al, ident[:k]
-        return Z, A
 
     def total_cost(self, params, Y, Z, A, lmbda):
         """Mean cost over the rows of outputs (Z, A) with targets Y, plus ½(λ/n)Σ‖W‖²."""

@@ -54,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _checks, _gemm, _peak, _threads
+from . import _checks, _fpenv, _gemm, _peak, _threads
 from .kernels import profile as _kp
 from .kernels import epoch as _epoch
 from .kernels.activations import IDENTITY, SOFTMAX
@@ -403,7 +403,8 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                        hidden_identity=[int(a) == IDENTITY for a in e.acts[:-1]],
                        fused_update=chosen == "matrix" and (e._matrix().fused_update
                                                                  or e._matrix().engine_gemm))
-    with _threads.limit(threads):
+    # the phases run in the engine's subnormal mode (fastnn/_fpenv.py), as training does
+    with _threads.limit(threads), _fpenv.flushing(_fpenv.resolve()):
         build = _matrix_runners if chosen == "matrix" else _loop_runners
         runners = build(net, X, Y, order, m, eta, lmbda)
         epoch_params = net.params.copy()

@@ -36,6 +36,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit, jit_parallel
+from .fpenv import flush_bits, restore, set_flush
 from .simd import lanes, prefetch, vbroadcast, vfma, vload, vstore_scaled, vtranspose, vzero
 
 #: rows of C per micro-kernel call
@@ -263,6 +264,7 @@ def gemm_parallel(A, B, C, beta):
     nr = panel_width(C)
     Bp = np.empty(KC * (NC + nr), B.dtype)
     one = beta * 0 + 1
+    flush = flush_bits()  # the caller's subnormal mode, for every thread (fpenv.py)
     for pc in range(0, K, KC):
         kc = min(KC, K - pc)
         b = beta if pc == 0 else one
@@ -271,4 +273,6 @@ def gemm_parallel(A, B, C, beta):
             for q in prange((kc + PACK_ROWS - 1) // PACK_ROWS):
                 pack_b(B, pc, kc, jc, nc, Bp, q * PACK_ROWS, min(kc, (q + 1) * PACK_ROWS))
             for t in prange((M + MR - 1) // MR):
+                saved = set_flush(flush)
                 row_block(A, t * MR, pc, kc, Bp, jc, nc, C, b)
+                restore(saved)

@@ -36,6 +36,7 @@ from numba import prange
 
 from ._jit import jit, jit_parallel
 from .epoch import backward_pass, forward_pass
+from .fpenv import flush_bits, restore, set_flush
 
 
 @jit
@@ -66,7 +67,9 @@ def train_epoch_async(params, w_off, b_off, sizes, acts, act_params, cost, X, Y,
     n_batches = (n + mini_batch_size - 1) // mini_batch_size
     L = acts.shape[0]
     private = workers > 1 and sync_every > 0
+    flush = flush_bits()  # the caller's subnormal mode, for every worker (fpenv.py)
     for t in prange(workers):
+        saved = set_flush(flush)
         no_drop = np.zeros(L)
         no_mask = steps[t, :0]
         first = t * n_batches // workers
@@ -93,3 +96,4 @@ def train_epoch_async(params, w_off, b_off, sizes, acts, act_params, cost, X, Y,
                 if since == sync_every or b == last - 1:
                     _exchange(params, theta, base[t], t, workers)
                     since = 0
+        restore(saved)

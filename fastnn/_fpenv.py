@@ -1,0 +1,70 @@
+"""Subnormal numbers: flushed to zero while fastnn computes, unless asked to keep them.
+
+Every engine call (an epoch, a gradient, an evaluation) runs with the calling thread's
+flush-to-zero and denormals-are-zero bits set, and the parallel kernels give their threads
+the same bits (kernels/fpenv.py says how and why: subnormal operands cost Intel cores a
+microcode assist each, and a float32 Adam run went from 2 s to 31-40 s per epoch once its
+parameters had decayed into that range). The bits are put back when the call returns, so
+NumPy and everything else in the process keep gradual underflow.
+
+What it changes: a value that would be smaller than the dtype's smallest normal number
+(1.2e-38 in float32, 2.2e-308 in float64) is 0 instead, and such an input counts as 0.
+Training reaches those values only where a weight has decayed or a moment has shrunk to
+nothing; the results elsewhere are bit for bit the same (the parity tests compare with the
+reference where no subnormal occurs, and ``tests/test_subnormals.py`` where one does, in
+both modes). XLA runs its CPU kernels this way; PyTorch offers it as
+``torch.set_flush_denormal``.
+
+``FASTNN_SUBNORMALS``
+    ``flush`` (or unset): as above. ``keep``: gradual underflow, the IEEE default, for
+    results that must match another implementation bit for bit down there.
+"""
+import contextlib
+import os
+
+import numba
+import numpy as np
+
+from .kernels import fpenv as _k
+
+ENV = "FASTNN_SUBNORMALS"
+_CHOICES = ("flush", "keep")
+
+
+def resolve():
+    """Whether engine calls flush subnormals: $FASTNN_SUBNORMALS (default ``flush``).
+    Raises ValueError naming the variable when it is neither ``flush`` nor ``keep``."""
+    setting = os.environ.get(ENV, "").strip().lower() or "flush"
+    if setting not in _CHOICES:
+        raise ValueError(f"environment variable {ENV}={os.environ[ENV]!r} is invalid; "
+                         f"expected one of {', '.join(_CHOICES)}")
+    return setting == "flush"
+
+
+_pool_started = []
+
+
+def _start_pool():
+    """Start Numba's threads, all of them, before any bits are set: a thread starts with
+    the bits of the thread that makes it, so a pool started inside ``flushing`` would
+    flush for the rest of the process, in code that is not fastnn's."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    try:
+        _k.threads_bits(np.empty(4 * numba.config.NUMBA_NUM_THREADS, np.uint32))
+    finally:
+        numba.set_num_threads(previous)
+    _pool_started.append(True)
+
+
+@contextlib.contextmanager
+def flushing(flush=True):
+    """Run the block with this thread's FTZ and DAZ bits set (``flush``) or cleared, and
+    put back what they were, also when the block raises."""
+    if flush and not _pool_started:
+        _start_pool()
+    old = _k.set_flush(int(_k.FLUSH) if flush else 0)
+    try:
+        yield
+    finally:
+        _k.restore(old)
