@@ -127,16 +127,18 @@ class Engine:
 
     # -- kernel calls ---------------------------------------------------------
     @contextlib.contextmanager
-    def _running(self, threads=None):
-        """The context of every kernel call: yields its thread count (``threads``, else
-        the engine's, else $FASTNN_NUM_THREADS) and runs the block with subnormals flushed
-        to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py). Every call reads all
-        of fastnn's settings ($FASTNN_GEMM too), whichever path it takes, so that a bad
-        one is a ValueError naming the variable on the loop path as on the matrix path,
-        never silently ignored."""
-        threads = _threads.resolve(self.threads if threads is None else threads)
+    def _running(self, matrix=False, workers=None):
+        """The context of every kernel call: yields its thread count (``workers``, else
+        the engine's ``threads``, else $FASTNN_NUM_THREADS) and runs the block with
+        subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py);
+        ``matrix`` or ``workers`` say whether parallel kernels may run in it (the matrix
+        path on several threads; Hogwild). Every call reads all of fastnn's settings
+        ($FASTNN_GEMM too), whichever path it takes, so that a bad one is a ValueError
+        naming the variable on the loop path as on the matrix path, never ignored."""
+        threads = _threads.resolve(self.threads if workers is None else workers)
         _gemm.use_engine()
-        with _fpenv.flushing(_fpenv.resolve()):
+        parallel = workers is not None or (matrix and threads > 1)
+        with _fpenv.flushing(_fpenv.resolve(), parallel=parallel):
             yield threads
 
     def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None):
@@ -151,7 +153,7 @@ class Engine:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
-        with self._running() as threads:
+        with self._running(self.uses_matrix(m)) as threads:
             start = time.perf_counter()
             if self.uses_matrix(m):
                 with _threads.limit(threads), self._matrix().quiet_blas():
@@ -187,7 +189,7 @@ class Engine:
                 self._workspaces.clear()
             self._workspaces[key] = ws
         decay = self.dtype(1.0 - eta * lmbda / n)
-        with self._running(workers) as workers:
+        with self._running(workers=workers) as workers:
             start = time.perf_counter()
             with _threads.limit(workers):
                 _hogwild.train_epoch_async(params, self.w_off, self.b_off, self.sizes,
@@ -216,7 +218,7 @@ class Engine:
         drop_p = np.asarray(dropout, dtype=np.float64)
         coef = np.zeros(5, self.dtype)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
-        with self._running() as threads:
+        with self._running(self.uses_matrix(m)) as threads:
             start = time.perf_counter()
             if self.uses_matrix(m):
                 with _threads.limit(threads), self._matrix().quiet_blas():
@@ -293,8 +295,9 @@ class Engine:
         n_out = int(self.sizes[-1])
         Z = np.empty((N, n_out), self.dtype)
         A = np.empty((N, n_out), self.dtype)
-        with self._running() as threads:
-            if N and self.uses_matrix(m, training=False):
+        matrix = N > 0 and self.uses_matrix(m, training=False)
+        with self._running(matrix) as threads:
+            if matrix:
                 with _threads.limit(threads), self._matrix().quiet_blas():
                     self._matrix().forward_all(params, X, m, Z, A)
             else:

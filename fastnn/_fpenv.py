@@ -58,10 +58,12 @@ def _start_pool():
 
 
 @contextlib.contextmanager
-def flushing(flush=True):
+def flushing(flush=True, parallel=False):
     """Run the block with this thread's FTZ and DAZ bits set (``flush``) or cleared, and
-    put back what they were, also when the block raises."""
-    if flush and not _pool_started:
+    put back what they were, also when the block raises. ``parallel``: the block may run
+    parallel kernels, so Numba's threads are started first (once per process; compiling
+    that start costs about a second the first time, so only blocks that need it pay)."""
+    if flush and parallel and not _pool_started:
         _start_pool()
     old = _k.set_flush(int(_k.FLUSH) if flush else 0)
     try:

@@ -404,7 +404,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                        fused_update=chosen == "matrix" and (e._matrix().fused_update
                                                                  or e._matrix().engine_gemm))
     # the phases run in the engine's subnormal mode (fastnn/_fpenv.py), as training does
-    with _threads.limit(threads), _fpenv.flushing(_fpenv.resolve()):
+    with _threads.limit(threads), _fpenv.flushing(_fpenv.resolve(), parallel=threads > 1):
         build = _matrix_runners if chosen == "matrix" else _loop_runners
         runners = build(net, X, Y, order, m, eta, lmbda)
         epoch_params = net.params.copy()

@@ -7,6 +7,8 @@ on every thread a parallel kernel uses, and that training leaves no subnormal pa
 (and does, as the IEEE default does, with ``FASTNN_SUBNORMALS=keep``).
 """
 import platform
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -123,7 +125,7 @@ def test_every_thread_of_the_engine_gemm_takes_the_callers_mode(keep):
     B = rng.random((40, 256), dtype=np.float32)
     C = np.full((48, 256), np.nan, np.float32)
     with _threads.limit(threads):
-        with _fpenv.flushing(not keep):
+        with _fpenv.flushing(not keep, parallel=True):
             _gemm.engine_gemm(A, B, C)
         bits = np.empty(8 * threads, np.uint32)
         fpenv.threads_bits(bits)
@@ -143,3 +145,26 @@ def test_evaluation_flushes_too():
     X = np.array([[1e10, 0]], np.float32)
     assert net.feedforward(X)[0, 0] == 0
     assert fpenv.flush_bits() == 0
+
+
+def test_threads_started_during_training_are_not_left_flushing():
+    """A new thread starts with the bits of the thread that makes it: in a fresh process
+    whose first parallel kernel runs inside fastnn's flushing (a matrix-path epoch on two
+    threads), Numba's threads must still be in the default mode afterwards."""
+    code = """
+import numpy as np, fastnn
+from fastnn.kernels import fpenv
+net = fastnn.Network([64, 256, 10], dtype="float32", seed=0, threads=2)
+net._engine.matrix = True
+X = np.random.default_rng(0).random((512, 64), dtype=np.float32)
+net.fit(X, np.arange(512) % 10, epochs=1, mini_batch_size=128)
+bits = np.empty(64, np.uint32)
+fpenv.threads_bits(bits)
+print(sorted(set(bits.tolist())), fpenv.flush_bits())
+"""
+    if _threads.available() < 2:
+        pytest.skip("one thread: no pool to start")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "[0] 0", done.stdout
