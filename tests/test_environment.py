@@ -2,6 +2,7 @@
 
 $FASTNN_NUM_THREADS and $FASTNN_GEMM were read only where the matrix path ran: a network
 small enough for the loop path trained and predicted as if they were not set.
+($FASTNN_SUBNORMALS, added since, follows the same rule.)
 """
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ SETTINGS = [
     ("FASTNN_NUM_THREADS", "100000", r"FASTNN_NUM_THREADS=100000 is more than the"),
     ("FASTNN_GEMM", "mkl", r"environment variable FASTNN_GEMM='mkl' is invalid; expected "
                            r"one of auto, engine, blas"),
+    ("FASTNN_SUBNORMALS", "off", r"environment variable FASTNN_SUBNORMALS='off' is invalid; "
+                                 r"expected one of flush, keep"),
 ]
 
 
