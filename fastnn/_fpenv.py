@@ -57,16 +57,27 @@ def _start_pool():
     _pool_started.append(True)
 
 
-@contextlib.contextmanager
-def flushing(flush=True, parallel=False):
-    """Run the block with this thread's FTZ and DAZ bits set (``flush``) or cleared, and
-    put back what they were, also when the block raises. ``parallel``: the block may run
-    parallel kernels, so Numba's threads are started first (once per process; compiling
-    that start costs about a second the first time, so only blocks that need it pay)."""
+def enter(flush=True, parallel=False):
+    """Set this thread's FTZ and DAZ bits (``flush``) or clear them; returns what
+    ``leave`` needs to put them back. ``parallel``: parallel kernels may run before
+    ``leave``, so Numba's threads are started first (once per process; compiling that
+    start costs about a second the first time, so only callers that need it pay)."""
     if flush and parallel and not _pool_started:
         _start_pool()
-    old = _k.set_flush(int(_k.FLUSH) if flush else 0)
+    return _k.set_flush(int(_k.FLUSH) if flush else 0)
+
+
+def leave(old):
+    """Put back the bits ``enter`` found."""
+    _k.restore(old)
+
+
+@contextlib.contextmanager
+def flushing(flush=True, parallel=False):
+    """Run the block between ``enter(flush, parallel)`` and ``leave``, which also runs
+    when the block raises."""
+    old = enter(flush, parallel)
     try:
         yield
     finally:
-        _k.restore(old)
+        leave(old)
