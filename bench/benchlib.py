@@ -11,7 +11,7 @@ from ``fastnn.bench.CONFIGS``):
   eta 0.1 (50,000 = 390 x 128 + 80: the last mini-batch has 80 samples);
 
 lambda = 0 for all. Implementations: the engine (``Network._engine.train_epoch``), the
-NumPy matrix version (``fastnn.baselines.NumpyMatrixNetwork``), JAX jit + lax.scan and
+public API (``Network.train_epoch`` with class labels: its checks included), the NumPy matrix version (``fastnn.baselines.NumpyMatrixNetwork``), JAX jit + lax.scan and
 PyTorch eager (``fastnn.anchors``, when installed), each in float32 and float64, and the
 naive per-sample reference (``fastnn.reference.ReferenceNetwork``, float64). The
 reference is timed on a subset (5,000 samples for A and B, 500 for C) and its time is
@@ -54,8 +54,9 @@ CONFIGS = {
     for name, eta, ref, rounds in (("A", 0.5, 5_000, 5), ("B", 0.5, 5_000, 5),
                                    ("C", 0.1, 500, 3))
 }
-IMPLS = ("engine", "numpy", "jax", "torch", "reference")
-DTYPES = {"engine": ("float32", "float64"), "numpy": ("float32", "float64"),
+IMPLS = ("engine", "api", "numpy", "jax", "torch", "reference")
+DTYPES = {"engine": ("float32", "float64"), "api": ("float32", "float64"),
+          "numpy": ("float32", "float64"),
           "jax": ("float32", "float64"), "torch": ("float32", "float64"),
           "reference": ("float64",)}
 #: the module each implementation needs beyond fastnn's own, and how to install it
@@ -121,6 +122,7 @@ class BenchData:
                   "float32": np.ascontiguousarray(X, dtype=np.float32)}
         eye = np.eye(10)
         self.Y = {dt: np.ascontiguousarray(eye[labels], dtype=dt) for dt in self.X}
+        self.labels = np.ascontiguousarray(labels, dtype=np.int64)
         self.order = np.random.default_rng(SEED).permutation(N_EPOCH).astype(np.int64)
         self._on_jax = {}
 
@@ -169,6 +171,8 @@ class Case:
                                               dtype)
             if impl == "jax":  # on JAX's side once, so no epoch pays for the copy
                 self.X, self.Y = data.on_jax(self.anchor)
+        if impl == "api":  # the public entry point takes class labels, as users pass them
+            self.labels = data.labels
         self.n_samples = self.order.shape[0]
         self.scale = N_EPOCH / self.n_samples   # to seconds per 50,000 samples
         self.compile_s = None
@@ -186,6 +190,10 @@ class Case:
         """State holding the initial parameters (not timed)."""
         if self.impl == "engine":
             return self.init_params.copy()
+        if self.impl == "api":
+            net = fastnn.Network(self.sizes, *self.kinds, dtype=self.dtype, seed=SEED)
+            net.params[...] = self.init_params
+            return net
         if self.impl == "numpy":
             return NumpyMatrixNetwork(self.weights, self.biases, *self.kinds, dtype=self.dtype)
         if self.impl == "reference":
@@ -199,6 +207,8 @@ class Case:
         cpu, wall = time.process_time(), time.perf_counter()
         if self.impl == "engine":
             self.net._engine.train_epoch(state, self.X, self.Y, order, self.m, self.eta, LMBDA)
+        elif self.impl == "api":
+            state.train_epoch(self.X, self.labels, order, self.m, self.eta, LMBDA)
         else:
             state.train_epoch(self.X, self.Y, order, self.m, self.eta, LMBDA)
         wall = time.perf_counter() - wall
@@ -208,6 +218,8 @@ class Case:
         """The flat parameters of ``state`` (weights then biases), as NumPy."""
         if self.impl == "engine":
             return state.copy()
+        if self.impl == "api":
+            return state.params.copy()
         return np.concatenate([np.ravel(a) for a in list(state.weights) + list(state.biases)])
 
     def warm_up(self):
@@ -583,6 +595,7 @@ def build_report(s_per_epoch, *, threads, data_description, compile_times=None,
 
 
 _COLS = [("eng f32", "engine_float32"), ("eng f64", "engine_float64"),
+         ("api f32", "api_float32"), ("api f64", "api_float64"),
          ("np f32", "numpy_float32"), ("np f64", "numpy_float64"),
          ("jax f32", "jax_float32"), ("jax f64", "jax_float64"),
          ("torch f32", "torch_float32"), ("torch f64", "torch_float64"),
@@ -590,12 +603,15 @@ _COLS = [("eng f32", "engine_float32"), ("eng f64", "engine_float64"),
 
 
 def _table(report, title, cell):
-    """Rows = configs, columns = _COLS; ``cell(entry, key)`` gives the text or None."""
-    head = f"{'config':<22}" + "".join(f"{c:>10}" for c, _ in _COLS)
+    """Rows = configs, columns = those of _COLS measured for some config;
+    ``cell(entry, key)`` gives the text or None."""
+    cols = [(c, k) for c, k in _COLS
+            if any(k in e["s_per_epoch"] for e in report["configs"].values())]
+    head = f"{'config':<22}" + "".join(f"{c:>10}" for c, _ in cols)
     lines = ["", title, head, "-" * len(head)]
     for config, e in report["configs"].items():
         row = f"{config + ' ' + str(e['sizes']).replace(' ', ''):<22}"
-        row += "".join(f"{cell(e, k) or '-':>10}" for _, k in _COLS)
+        row += "".join(f"{cell(e, k) or '-':>10}" for _, k in cols)
         lines.append(row)
     return lines
 

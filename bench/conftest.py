@@ -34,10 +34,11 @@ def pytest_addoption(parser):
                     help="configs to run, comma-separated (default A,B,C; C's epochs take "
                          "seconds each, so A,B is the quick choice); applies to the kernel "
                          "benchmarks' layer shapes too")
-    group.addoption("--bench-impls", default="engine,numpy,jax,torch,reference",
+    group.addoption("--bench-impls", default="engine,api,numpy,jax,torch,reference",
                     metavar="LIST",
                     help="epoch implementations to run, comma-separated, from engine, "
-                         "numpy, jax, torch, reference (default: all; JAX and PyTorch are "
+                         "api (Network.train_epoch), numpy, jax, torch, reference "
+                         "(default: all; JAX and PyTorch are "
                          "skipped with a reason when not installed)")
 
 

@@ -48,8 +48,9 @@ def check_non_negative(name, value):
     return float(value)
 
 
-def check_inputs(name, X, n_in, dtype):
-    """X as a C-contiguous (n, n_in) array of ``dtype``, non-empty and finite."""
+def check_inputs(name, X, n_in, dtype, finite=True):
+    """X as a C-contiguous (n, n_in) array of ``dtype``, non-empty and (unless ``finite``
+    is False: the caller then checks with ``non_finite`` where it must) finite."""
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -65,11 +66,21 @@ def check_inputs(name, X, n_in, dtype):
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise ValueError(f"{name} has dtype {arr.dtype}; expected numbers")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} holds a non-finite value {arr[tuple(bad)]!r} at row {bad[0]}, "
-                         f"column {bad[1]}; expected finite numbers")
+    if finite:
+        error = non_finite(name, arr)
+        if error is not None:
+            raise error
     return arr
+
+
+def non_finite(name, arr):
+    """The ValueError naming the first non-finite value of the 2-D ``arr`` (its row and
+    column), or None when every value is finite."""
+    if np.isfinite(arr).all():
+        return None
+    bad = np.argwhere(~np.isfinite(arr))[0]
+    return ValueError(f"{name} holds a non-finite value {float(arr[tuple(bad)])!r} at row {bad[0]}, "
+                      f"column {bad[1]}; expected finite numbers")
 
 
 def check_targets(name, y, n, n_out, dtype, one_hot=True):

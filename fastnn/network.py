@@ -143,9 +143,11 @@ class Network:
         self._engine.threads = threads
 
     # -- training ---------------------------------------------------------------
-    def _prepare(self, name, X, y, stream=False):
+    def _prepare(self, name, X, y, stream=False, finite=True):
         """Checked (X, Y, labels). With ``stream`` a memmap or StreamedInputs stays on disk:
-        X becomes a StreamedInputs and Y a StreamedTargets (fastnn/stream.py)."""
+        X becomes a StreamedInputs and Y a StreamedTargets (fastnn/stream.py). With
+        ``finite`` False an in-memory X is not checked for NaN and infinities (the caller
+        does it where training meets them: see ``_epoch``'s ``x_name``)."""
         x_name, y_name = (name + "[0]", name + "[1]") if name != "X" else ("X", "y")
         if stream and _stream.is_streamed(X):
             X = _stream.checked(X, x_name, self.sizes[0], self.dtype)
@@ -156,7 +158,7 @@ class Network:
             return X, Y, labels
         if isinstance(X, _stream.StreamedInputs):
             X = X.rows(slice(None), self.dtype)
-        X = _checks.check_inputs(x_name, X, self.sizes[0], self.dtype)
+        X = _checks.check_inputs(x_name, X, self.sizes[0], self.dtype, finite=finite)
         Y, labels = _checks.check_targets(y_name, y, X.shape[0], self.sizes[-1], self.dtype)
         return X, Y, labels
 
@@ -171,8 +173,15 @@ class Network:
         dropout masks are those of ``dropout_seed`` and ``epoch``; pass an optimizer
         ``state`` (returned) to continue a trajectory across calls; ``hogwild`` and
         ``clip_norm`` as in fit.
+
+        X is not scanned for NaN and infinities before the epoch (a pass over all of X
+        would cost 10-20% of a small network's epoch): such a value in a row the epoch
+        trains on reaches the first layer's weight gradient (δ·x is NaN or infinite for
+        any δ), so it makes a parameter non-finite; then X is scanned, and the ValueError
+        naming the value's row and column leaves the parameters and ``state`` as they
+        were before the call. Rows outside ``order`` are never read.
         """
-        X, Y, _ = self._prepare("X", X, y, stream=True)
+        X, Y, _ = self._prepare("X", X, y, stream=True, finite=False)
         order = np.asarray(order)
         if order.ndim != 1 or order.size == 0 or not np.issubdtype(order.dtype, np.integer) \
                 or order.min() < 0 or order.max() >= X.shape[0]:
@@ -186,7 +195,8 @@ class Network:
             state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
         self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch,
                     l1=l1, optimizer=optimizer, state=state, dropout=drop,
-                    dropout_seed=dropout_seed, hogwild=hogwild, clip_norm=clip_norm)
+                    dropout_seed=dropout_seed, hogwild=hogwild, clip_norm=clip_norm,
+                    x_name=None if isinstance(X, _stream.StreamedInputs) else "X")
         return state
 
     @staticmethod
@@ -236,14 +246,20 @@ class Network:
 
     def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None, l1=0.0, optimizer=None,
                state=None, dropout=None, dropout_seed=0, hogwild=False, clip_norm=None,
-               batch0=0):
+               batch0=0, x_name=None):
         """One epoch; returns a copy of the parameters from before it (the last good ones).
 
         The book's plain SGD with L2 runs the fused kernel (or, with ``hogwild``, its
         lock-free parallel form on every thread); anything else the general one. Part of
         an epoch of ``n`` samples when ``order`` is its mini-batches from number ``batch0``.
+        ``x_name``: X was not checked for non-finite values (``_prepare(finite=False)``);
+        when the epoch ends with a non-finite parameter, X is scanned, and a non-finite
+        value found there raises the ValueError naming it (``x_name``) after the
+        parameters and ``state`` are put back as they were.
         """
         last_good = self.params.copy()
+        if x_name is not None and state is not None:
+            state_before = (state.buffers.copy(), state.step.copy())
         plain = (optimizer is None or isinstance(optimizer, SGD)) and l1 == 0 and \
             (dropout is None or not np.any(dropout > 0)) and clip_norm is None
         if n is None:
@@ -260,6 +276,12 @@ class Network:
             self._steps(X, Y, order, m, eta, lmbda, n, l1, optimizer, state, dropout,
                         dropout_seed, epoch, hogwild, plain, clip_norm, batch0)
         if not np.isfinite(self.params).all():
+            error = None if x_name is None else _checks.non_finite(x_name, X)
+            if error is not None:
+                self.params[...] = last_good
+                if state is not None:
+                    state.buffers[...], state.step[...] = state_before
+                raise error
             self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
         return last_good
 
