@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import _fpenv, _gemm, _matrix, _threads
+from . import _calibrate, _fpenv, _gemm, _matrix, _threads
 from .kernels import activations as _activations
 from .kernels import dense as _dense
 from .kernels import dropout as _dropout
@@ -53,6 +53,9 @@ class Engine:
         #: which path trains and evaluates: None (auto, by work per mini-batch), True
         #: (always the matrix path, BLAS GEMM) or False (always the engine's own loops)
         self.matrix = None
+        #: which GEMM the matrix path trains with: None ($FASTNN_GEMM; when that is auto,
+        #: measured: fastnn/_matrix.py's Plan), "engine" or "blas"
+        self.gemm = None
         self._matrix_path = None
         #: threads for BLAS and the parallel kernels (None: fastnn/_threads.py's default)
         self.threads = None
@@ -113,12 +116,20 @@ class Engine:
             return self.n_weights >= _matrix.MIN_WEIGHTS_EVAL
         return m >= _matrix.MIN_ROWS and 6.0 * self.n_weights * m >= _matrix.MIN_FLOPS_PER_BATCH
 
-    def path_name(self, m):
+    def path_name(self, m, plan=False):
         """What trains mini-batches of m rows, for the reports: ``loops``, ``matrix
-        (BLAS)`` or ``matrix (engine GEMM)`` (fastnn/_gemm.py's choice)."""
+        (BLAS)`` or ``matrix (engine GEMM)``, the GEMM of the plan this process uses (or
+        would: measured now when it has none); with ``plan`` also its threads and why."""
         if not self.uses_matrix(m):
             return "loops"
-        return "matrix (engine GEMM)" if _gemm.use_engine()[0] else "matrix (BLAS)"
+        p = self.plan(m, _threads.resolve(self.threads))
+        text = "matrix (engine GEMM)" if p.engine_gemm else "matrix (BLAS)"
+        return f"matrix: {p.describe()}" if plan else text
+
+    def plan(self, m, threads):
+        """The matrix path's Plan (GEMM and threads) for mini-batches of m rows with at
+        most ``threads`` threads (exactly that many when the user set them)."""
+        return self._matrix().plan(m, threads, _threads.fixed(self.threads))
 
     def _matrix(self):
         if self._matrix_path is None:
@@ -133,10 +144,11 @@ class Engine:
         subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py);
         ``matrix`` or ``workers`` say whether parallel kernels may run in it (the matrix
         path on several threads; Hogwild). Every call reads all of fastnn's settings
-        ($FASTNN_GEMM too), whichever path it takes, so that a bad one is a ValueError
+        ($FASTNN_GEMM and $FASTNN_CALIBRATE too), whichever path it takes, so that a bad one is a ValueError
         naming the variable on the loop path as on the matrix path, never ignored."""
         threads = _threads.resolve(self.threads if workers is None else workers)
         _gemm.use_engine()
+        _calibrate.mode()
         parallel = workers is not None or (matrix and threads > 1)
         # enter/leave rather than the flushing context: one generator less on a call
         # that network2's update_mini_batch makes every mini-batch
@@ -161,8 +173,10 @@ class Engine:
         with self._running(self.uses_matrix(m)) as threads:
             start = time.perf_counter()
             if self.uses_matrix(m):
-                with _threads.limit(threads), self._matrix().quiet_blas():
-                    self._matrix().train_epoch(params, X, Y, order, m, eta, decay)
+                path = self._matrix()
+                plan = self.plan(m, threads)
+                with path.running(plan):
+                    path.train_epoch(params, X, Y, order, m, eta, decay, watch=plan.watch)
             else:
                 ident, ws_z, ws_a, ws_d = self._workspace(m)
                 _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts,
@@ -226,12 +240,14 @@ class Engine:
         with self._running(self.uses_matrix(m)) as threads:
             start = time.perf_counter()
             if self.uses_matrix(m):
-                with _threads.limit(threads), self._matrix().quiet_blas():
-                    self._matrix().train_epoch_general(
+                path = self._matrix()
+                plan = self.plan(m, threads)
+                with path.running(plan):
+                    path.train_epoch_general(
                         params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                         self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                         state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
-                        coef, clip, int(batch0), n_batches)
+                        coef, clip, int(batch0), n_batches, watch=plan.watch)
             else:
                 ident, ws_z, ws_a, ws_d = self._workspace(m)
                 _epoch.train_epoch_general(

@@ -8,8 +8,13 @@ GFLOP/s against NumPy's 105-115; with a 512-bit BLAS kernel the two are even, an
 a core without AVX-512 the engine's vectors would be split in two. So the choice:
 
 ``FASTNN_GEMM``
-    ``auto`` (or unset): the engine's GEMM when the CPU Numba compiles for has
-    AVX-512F and NumPy's BLAS is OpenBLAS running a kernel without it; else BLAS.
+    ``auto`` (or unset): for training, measured on the machine (fastnn/_calibrate.py:
+    the matrix path times both GEMMs on the network's own mini-batches, once, and keeps
+    the faster); for evaluation, and for training with ``FASTNN_CALIBRATE=off``, the
+    rule above: the engine's GEMM when the CPU Numba compiles for has AVX-512F and
+    NumPy's BLAS is OpenBLAS running a kernel without it; else BLAS. That rule was
+    right where it was made and wrong on an Intel core (issue 18): a rule is the
+    fallback, the measurement decides.
     ``engine``: always the engine's (where a product is wide enough, below).
     ``blas``: always BLAS.
 
@@ -63,13 +68,20 @@ def cpu_name():
     return llvm.get_host_cpu_name()
 
 
-def _decide():
-    setting = os.environ.get(ENV, "").strip().lower() or "auto"
-    if setting not in _CHOICES:
+def setting():
+    """``auto``, ``engine`` or ``blas`` from $FASTNN_GEMM (ValueError naming it when it
+    is none of them)."""
+    value = os.environ.get(ENV, "").strip().lower() or "auto"
+    if value not in _CHOICES:
         raise ValueError(f"environment variable {ENV}={os.environ[ENV]!r} is invalid; "
                          f"expected one of {', '.join(_CHOICES)}")
-    if setting != "auto":
-        return setting == "engine", f"{ENV}={setting}"
+    return value
+
+
+def _decide():
+    setting_ = setting()
+    if setting_ != "auto":
+        return setting_ == "engine", f"{ENV}={setting_}"
     avx512 = "+avx512f" in cpu_features().split(",")
     blas = (_blas.numpy_blas_infos() or [None])[0]
     api = (blas or {}).get("internal_api")

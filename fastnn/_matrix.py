@@ -32,11 +32,13 @@ epoch writes the mean gradient into the flat gradient buffer and hands it to the
 optimizer step, as the loop path does. Both give the same results as the loop path up to floating-point rounding.
 """
 import contextlib
+import hashlib
+import time
 
 import numba
 import numpy as np
 
-from . import _blas, _gemm, _threads
+from . import _blas, _calibrate, _gemm, _threads
 from .kernels import matrix as _k
 from .kernels.activations import activate, multiply_by_derivative
 from .kernels.costs import output_delta
@@ -52,6 +54,119 @@ MIN_FLOPS_PER_BATCH = 50e6
 #: weights: measured at 10,000 rows on one core, [784,30,10] 11 ms loops vs 15 ms matrix,
 #: [784,100,10] 32 vs 28 ms, [784,1024,1024,10] 543 vs 464 ms
 MIN_WEIGHTS_EVAL = 75_000
+
+
+class Plan:
+    """How the matrix path runs mini-batches of one size: which GEMM (``engine_gemm``)
+    on how many threads, why, and (when measured) the seconds per mini-batch of every
+    candidate (``seconds``, keyed ``"blas@1"``, ``"engine@2"``...). ``adapt``: the thread
+    count may change during training (the default threads; see ``ThreadWatch``)."""
+
+    def __init__(self, engine_gemm, threads, why, seconds=None, adapt=False):
+        self.engine_gemm, self.threads, self.why = bool(engine_gemm), int(threads), why
+        self.seconds = dict(seconds or {})
+        self.adapt = adapt
+        self.watch = None
+
+    @property
+    def gemm(self):
+        return "engine" if self.engine_gemm else "blas"
+
+    def describe(self):
+        what = "engine GEMM" if self.engine_gemm else "BLAS"
+        return f"{what} on {self.threads} thread{'s' if self.threads > 1 else ''} ({self.why})"
+
+    def __repr__(self):
+        return f"Plan({self.gemm}@{self.threads}: {self.why})"
+
+
+def candidate(gemm, threads):
+    return f"{gemm}@{threads}"
+
+
+def parse_candidate(text):
+    gemm, _, threads = text.partition("@")
+    return gemm, int(threads)
+
+
+#: more threads must be this much faster than fewer to be chosen: a thread count that
+#: gains a few percent on an idle machine loses many times that when another process
+#: takes one of its cores
+FEWER_THREADS_WITHIN = 1.10
+
+
+def choose(seconds):
+    """The plan's rule: among the candidates within FEWER_THREADS_WITHIN of the fastest,
+    the one with the fewest threads (then the fastest)."""
+    best = min(seconds.values())
+    near = [c for c, v in seconds.items() if v <= best * FEWER_THREADS_WITHIN]
+    return min(near, key=lambda c: (parse_candidate(c)[1], seconds[c]))
+
+
+def thread_candidates(threads, fixed):
+    """The thread counts to try: exactly ``threads`` when the user fixed it, else 1, 2,
+    4, ... up to ``threads`` and ``threads`` itself (never more than asked)."""
+    if fixed:
+        return [threads]
+    out, t = [], 1
+    while t < threads:
+        out.append(t)
+        t *= 2
+    return out + [threads]
+
+
+class ThreadWatch:
+    """Keeps the default thread count honest while training: a core taken by another
+    process makes every multi-threaded product wait for it (two threads on two cores
+    with one of them busy: many times slower than one thread), which no measurement made
+    beforehand can know.
+
+    The epoch runs in segments of SEGMENT mini-batches, each timed. ``seconds`` per
+    mini-batch starts from the calibration, for every thread count of the plan's GEMM;
+    a segment replaces its count's figure. When another count's figure is SWITCH times
+    better than the current one's, training goes on with that count. Every ``backoff``
+    segments the best other count is tried for PROBE mini-batches; a failed probe doubles
+    the backoff (up to MAX_BACKOFF), so a lasting competitor costs little, and a
+    successful one brings the faster count back when the competitor has left."""
+
+    SEGMENT = 8
+    PROBE = 2
+    SWITCH = 1.25
+    FIRST_BACKOFF = 16
+    MAX_BACKOFF = 512
+
+    def __init__(self, seconds, current):
+        self.seconds = dict(seconds)     # {threads: seconds per mini-batch}
+        self.current = current
+        self.backoff = self.FIRST_BACKOFF
+        self.since_probe = 0
+        self.switches = 0
+
+    def next(self):
+        """(threads, mini-batches) of the next segment."""
+        others = [t for t in self.seconds if t != self.current]
+        if others and self.since_probe >= self.backoff:
+            self.since_probe = 0
+            return min(others, key=self.seconds.get), self.PROBE
+        self.since_probe += 1
+        return self.current, self.SEGMENT
+
+    def done(self, threads, batches, seconds):
+        """Record that ``batches`` mini-batches on ``threads`` threads took ``seconds``."""
+        if batches <= 0:
+            return
+        self.seconds[threads] = seconds / batches
+        best = min(self.seconds, key=self.seconds.get)
+        if threads != self.current:  # a probe
+            if self.seconds[threads] * self.SWITCH < self.seconds[self.current]:
+                self.current, self.backoff = threads, self.FIRST_BACKOFF
+                self.switches += 1
+            else:
+                self.backoff = min(2 * self.backoff, self.MAX_BACKOFF)
+        elif best != self.current and \
+                self.seconds[best] * self.SWITCH < self.seconds[self.current]:
+            self.current = best
+            self.switches += 1
 
 
 class _NoClock:
@@ -100,8 +215,140 @@ class MatrixPath:
         #: the SGD update runs inside the weight-gradient GEMM (BLAS's β term) when
         #: fastnn/_blas.py found a GEMM to bind; else as a second pass
         self.fused_update = _blas.binding() is not None
-        #: the engine's own GEMM for the products wide enough for it (fastnn/_gemm.py)
+        #: the engine's own GEMM for the products wide enough for it: the plan's when
+        #: training (``plan``), else fastnn/_gemm.py's rule
         self.engine_gemm = _gemm.use_engine()[0]
+        self._plans = {}
+
+    # -- the plan: which GEMM, how many threads ----------------------------------
+    def plan(self, m, threads, fixed):
+        """The Plan for mini-batches of ``m`` rows with at most ``threads`` threads
+        (exactly that many when the user ``fixed`` them): measured once per machine
+        (fastnn/_calibrate.py), or the built-in rule with $FASTNN_CALIBRATE=off."""
+        setting = self.engine.gemm or _gemm.setting()
+        key = (m, threads, fixed, setting)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan(m, threads, fixed, setting)
+        return plan
+
+    def _make_plan(self, m, threads, fixed, setting):
+        gemms = ["blas", "engine"] if setting == "auto" else [setting]
+        counts = thread_candidates(threads, fixed)
+        candidates = [candidate(g, t) for g in gemms for t in counts]
+        if len(candidates) == 1:
+            why = f"{_gemm.ENV}={setting}" if self.engine.gemm is None else \
+                f"this network's gemm={setting!r}"
+            return Plan(setting == "engine", threads, why + (
+                ", the threads set" if fixed else ", one thread available"))
+        if _calibrate.mode() == "off":
+            engine, why = _gemm.use_engine()
+            return Plan(engine, threads, f"{_calibrate.ENV}=off: {why}; every thread given")
+        dt = np.dtype(self.dtype).name
+        key = (f"matrix-path {dt} {'x'.join(map(str, self.sizes))} mini-batch {m} "
+               f"{'threads' if fixed else 'up to'} {threads}")
+        choice, record = _calibrate.decide(
+            key, candidates, lambda c: self.measure(m, c),
+            f"the fastest GEMM and thread count for {key}", choose=choose)
+        gemm, t = parse_candidate(choice)
+        seconds = record["seconds"]
+        ranked = sorted(seconds, key=seconds.get)
+        why = "measured: " + ", ".join(f"{c} {seconds[c] * 1e3:.3g} ms" for c in ranked) + \
+            " per mini-batch"
+        plan = Plan(gemm == "engine", t, why, seconds, adapt=not fixed)
+        if plan.adapt:
+            # only among the thread counts that gave this choice's bits (the engine's
+            # GEMM splits no sum by threads; OpenBLAS's float32 kernels may): adapting
+            # to the load never changes the results
+            digests = record.get("info", {})
+            same = {parse_candidate(c)[1]: v for c, v in seconds.items()
+                    if parse_candidate(c)[0] == gemm and c in digests
+                    and digests[c] == digests.get(choice)}
+            if len(same) > 1:
+                plan.watch = ThreadWatch(same, t)
+        return plan
+
+    def measure(self, m, candidates, batches=None, rounds=3):
+        """({candidate: seconds per mini-batch}, {candidate: digest of the parameters
+        its last run left}): SGD mini-batches of m rows of random data
+        on a scratch copy of random parameters, every candidate once per round (in an
+        order rotated each round, after an untimed warm-up that compiles and wakes the
+        threads), the best round kept. A few mini-batches per run, one when one takes
+        over 50 ms."""
+        e = self.engine
+        dt = self.dtype
+        rng = np.random.default_rng(0)
+        scale = 1.0 / np.sqrt(np.asarray(self.sizes[:-1], dtype=np.float64)).max()
+        params = (rng.standard_normal(e.n_params) * scale).astype(dt)
+        k = batches or 3
+        X = rng.random((k * m, self.sizes[0])).astype(dt)
+        Y = np.eye(self.sizes[-1], dtype=dt)[rng.integers(0, self.sizes[-1], k * m)]
+        scratch = np.empty_like(params)
+        saved = self.engine_gemm
+
+        digests = {}
+
+        def run(c, n_batches):
+            gemm, t = parse_candidate(c)
+            self.engine_gemm = gemm == "engine"
+            scratch[...] = params
+            order = np.arange(n_batches * m, dtype=np.int64)
+            with _threads.limit(t), self.quiet_blas():
+                start = time.perf_counter()
+                self.train_epoch(scratch, X, Y, order, m, 0.01, dt(1.0))
+                took = (time.perf_counter() - start) / n_batches
+            digests[c] = hashlib.sha256(scratch.tobytes()).hexdigest()[:16]
+            return took
+
+        try:
+            warm = {c: run(c, 1) for c in candidates}
+            if batches is None and max(warm.values()) > 0.05:
+                k = 1
+            best = {c: np.inf for c in candidates}
+            for r in range(rounds):
+                for c in candidates[r % len(candidates):] + candidates[:r % len(candidates)]:
+                    best[c] = min(best[c], run(c, k))
+        finally:
+            self.engine_gemm = saved
+        return best, digests
+
+    @contextlib.contextmanager
+    def running(self, plan):
+        """The context of a training pass under ``plan``: its GEMM, and its threads (set
+        here, or per segment by the pass itself when the plan has a ThreadWatch)."""
+        saved = self.engine_gemm
+        self.engine_gemm = plan.engine_gemm
+        try:
+            if plan.watch is None:
+                with _threads.limit(plan.threads), self.quiet_blas():
+                    yield
+            else:
+                yield
+        finally:
+            self.engine_gemm = saved
+
+    def _segments(self, n, m, watch):
+        """Yield the mini-batch starts of an epoch of n rows: all at once without a
+        ``watch``; else in the watch's segments, each run on its thread count (the limit
+        changed only when the count does) and timed for the watch."""
+        starts = range(0, n, m)
+        if watch is None:
+            yield starts
+            return
+        i, held, stack = 0, None, contextlib.ExitStack()
+        with stack:
+            while i < len(starts):
+                threads, k = watch.next()
+                if threads != held:
+                    stack.close()
+                    stack.enter_context(_threads.limit(threads))
+                    stack.enter_context(self.quiet_blas())
+                    held = threads
+                segment = starts[i:i + k]
+                begin = time.perf_counter()
+                yield segment
+                watch.done(threads, len(segment), time.perf_counter() - begin)
+                i += k
 
     def blocks(self, m):
         b = self._blocks.get(m)
@@ -222,28 +469,31 @@ class MatrixPath:
             clock.lap(l, "bias_gradient")
 
     # -- whole passes ---------------------------------------------------------
-    def train_epoch(self, params, X, Y, order, m, eta, decay, clock=NO_CLOCK):
+    def train_epoch(self, params, X, Y, order, m, eta, decay, clock=NO_CLOCK, watch=None):
         """The book's SGD epoch with L2 decay (``Engine.train_epoch``'s contract). A
         ``clock`` (``fastnn profile``) is read between the steps; the loop's own work
-        between mini-batches is its ``(None, "overhead")`` lap."""
+        between mini-batches is its ``(None, "overhead")`` lap. ``watch``: a ThreadWatch
+        that runs the epoch in segments on the thread counts it picks."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
         dt = self.dtype
         one = dt(1)
         n = order.shape[0]
         clock.mark()
-        for start in range(0, n, m):
-            rows = order[start:start + m]
-            blk = self.blocks(rows.shape[0])
-            clock.lap(None, "overhead")
-            self.forward(Ws, bs, X, rows, blk, clock=clock)
-            self.backward(Ws, Y, rows, blk, dt(-eta / rows.shape[0]), Ws, bs, dt(decay), one,
-                          clock=clock)
+        for segment in self._segments(n, m, watch):
+            for start in segment:
+                rows = order[start:start + m]
+                blk = self.blocks(rows.shape[0])
+                clock.lap(None, "overhead")
+                self.forward(Ws, bs, X, rows, blk, clock=clock)
+                self.backward(Ws, Y, rows, blk, dt(-eta / rows.shape[0]), Ws, bs, dt(decay),
+                              one, clock=clock)
 
     def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
                             l2, l1, state, step, drop_p, key, epoch, mask, grad, coef, clip=0.0,
-                            batch0=0, n_batches=None):
-        """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract)."""
+                            batch0=0, n_batches=None, watch=None):
+        """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract);
+        ``watch`` as in ``train_epoch``."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
         gW, gb = e.weights(grad), e.biases(grad)
@@ -253,17 +503,20 @@ class MatrixPath:
         if n_batches is None:
             n_batches = (n + m - 1) // m
         use_mask = mask.shape[0] > 0
-        for b, start in enumerate(range(0, n, m), start=batch0):
-            rows = order[start:start + m]
-            if use_mask:
-                dropout_mask(key, epoch, b, n_batches, e.sizes, drop_p, mask)
-            blk = self.blocks(rows.shape[0])
-            self.forward(Ws, bs, X, rows, blk, drop_p, mask)
-            self.backward(Ws, Y, rows, blk, dt(1.0 / rows.shape[0]), gW, gb, zero, zero,
-                          drop_p, mask)
-            if clip > 0:
-                clip_by_norm(grad, clip)
-            apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step, coef)
+        for segment in self._segments(n, m, watch):
+            for start in segment:
+                b = batch0 + start // m
+                rows = order[start:start + m]
+                if use_mask:
+                    dropout_mask(key, epoch, b, n_batches, e.sizes, drop_p, mask)
+                blk = self.blocks(rows.shape[0])
+                self.forward(Ws, bs, X, rows, blk, drop_p, mask)
+                self.backward(Ws, Y, rows, blk, dt(1.0 / rows.shape[0]), gW, gb, zero, zero,
+                              drop_p, mask)
+                if clip > 0:
+                    clip_by_norm(grad, clip)
+                apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step,
+                           coef)
 
     def forward_all(self, params, X, chunk, Z_out, A_out):
         """Output-layer z and a for every row of X, ``chunk`` rows at a time."""

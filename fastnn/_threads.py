@@ -59,6 +59,14 @@ def resolve(threads=None):
     return threads
 
 
+def fixed(threads=None):
+    """Whether the thread count was fixed by the user (``threads`` given, or
+    $FASTNN_NUM_THREADS set) rather than the default, every core: a fixed count is run as
+    given; the default is an upper bound the matrix path may run below where fewer
+    threads are faster (fastnn/_matrix.py's Plan)."""
+    return threads is not None or bool(os.environ.get(ENV, "").strip())
+
+
 def _blas_controller():
     """threadpoolctl's view of the loaded thread pools, renewed when libraries were loaded
     since (JAX, SciPy and PyTorch bring their own BLAS; a stale view would miss them)."""

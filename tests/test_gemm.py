@@ -320,7 +320,7 @@ def wide_matrix_net(*args, **kwargs):
     """A network on the matrix path with the engine's GEMM forced on (where it fits)."""
     net = fastnn.Network(*args, **kwargs)
     net._engine.matrix = True
-    net._engine._matrix().engine_gemm = True
+    net._engine.gemm = "engine"
     return net
 
 
@@ -390,7 +390,7 @@ def test_engine_gemm_and_blas_train_alike(dtype, tol):
         net = fastnn.Network([784, 1024, 1024, 10], "relu", "softmax", "log_likelihood",
                              dtype=dtype, seed=1, threads=1)
         assert net._engine.uses_matrix(128)
-        net._engine._matrix().engine_gemm = engine
+        net._engine.gemm = "engine" if engine else "blas"
         net.fit(X, y, epochs=1, mini_batch_size=128, eta=0.05, lmbda=1.0)
         results.append((net.params.copy(), net.feedforward(X[:200])))
     (p0, a0), (p1, a1) = results

@@ -1,0 +1,10 @@
+"""Settings shared by the whole test session."""
+import os
+import tempfile
+
+# The matrix path measures its GEMM and thread choices once per machine and keeps them in
+# the user's cache folder (fastnn/_calibrate.py). The tests must neither read a user's
+# file nor write into it: they get a folder of their own, empty at the start (child
+# processes inherit it).
+if not os.environ.get("FASTNN_CACHE_DIR"):
+    os.environ["FASTNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastnn-test-cache-")
