@@ -108,24 +108,26 @@ def limit(threads):
     """Run the block with ``threads`` Numba threads and at most ``threads`` BLAS threads.
 
     Numba's count is per Python thread. BLAS's is one per process, so blocks running at
-    once in several Python threads share it: it is the largest count among them, and the
+    once in several Python threads share it: it is the largest count among them (each
+    thread's innermost block counting, so a nested block narrows it), and the
     last one to finish restores what was there before the first began (a lock keeps the
     bookkeeping whole; without it two threads could leave BLAS limited after both ended).
     """
     global _original
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
+    entry = (threading.get_ident(), threads)
     try:
         with _lock:
-            _active.append(threads)
+            _active.append(entry)
             if len(_active) == 1:
                 _original = _set_blas(threads)
             else:
-                _set_blas(max(_active))
+                _set_blas(_in_force())
         yield
     finally:
         with _lock:
-            _active.remove(threads)
+            _active.remove(entry)
             if not _active:
                 _take_blas_control()
                 while _refreshed:
@@ -134,8 +136,18 @@ def limit(threads):
                     _original.restore_original_limits()
                 _original = None
             else:
-                _set_blas(max(_active))
+                _set_blas(_in_force())
         numba.set_num_threads(previous)
+
+
+def _in_force():
+    """The BLAS limit the running blocks need: the largest, over the Python threads, of
+    each one's innermost block (a block nested in another of the same thread, such as
+    the matrix path's one-thread plan inside a benchmark's two-thread limit, wins)."""
+    innermost = {}
+    for ident, threads in _active:
+        innermost[ident] = threads
+    return max(innermost.values())
 
 
 _launch_lock = threading.Lock()
@@ -186,7 +198,7 @@ def refresh():
     previous limits come back when the last block ends, with the others'."""
     with _lock:
         if _active:
-            _refreshed.append(_set_blas(max(_active)))
+            _refreshed.append(_set_blas(_in_force()))
 
 
 def info():

@@ -2,7 +2,8 @@
 
 ``fastnn train`` trains and saves a model, ``evaluate`` scores a saved model on a split of
 a dataset, ``predict`` classifies inputs from a file, ``plot`` draws learning curves from
-a saved history, ``bench`` and ``profile`` time the engine (docs/cli.md shows each).
+a saved history, ``bench`` and ``profile`` time the engine, ``calibrate`` shows or redoes
+the choices measured on this machine (docs/cli.md shows each).
 
 Each subcommand is a ``_add_<name>(commands)`` that builds its parser and a ``_<name>(args)``
 that runs it, listed in ``main``. Run ``fastnn COMMAND --help`` for the options. Errors in
@@ -135,6 +136,7 @@ def _parser():
     _add_evaluate(commands)
     _add_predict(commands)
     _add_plot(commands)
+    _add_calibrate(commands)
     bench = commands.add_parser(
         "bench", help="time the engine against the NumPy matrix version; optionally gate",
         description="Time one epoch of the engine and of the NumPy matrix version on configs "
@@ -733,6 +735,97 @@ def _plot(args):
     return 0
 
 
+# ---------------------------------------------------------------- fastnn calibrate
+
+#: what ``fastnn calibrate --redo`` measures without --sizes: config C and the network of
+#: issue 18's example (both on the matrix path at their mini-batch of 128)
+CALIBRATE_NETWORKS = (([784, 1024, 1024, 10], 128), ([784, 512, 256, 10], 128))
+
+
+def _add_calibrate(commands):
+    cal = commands.add_parser(
+        "calibrate", help="show, redo or clear the choices measured on this machine",
+        description="fastnn measures which GEMM (BLAS or its own) and how many threads train "
+                    "a network's mini-batches fastest on this machine, once, and keeps the "
+                    "result in a file in the user's cache folder ($FASTNN_CACHE_DIR, else "
+                    "$XDG_CACHE_HOME/fastnn, else ~/.cache/fastnn). Without options, show "
+                    "this machine's records. FASTNN_CALIBRATE=off turns the measuring off "
+                    "(the built-in rules run), =redo measures again once per process. See "
+                    "docs/performance.md.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    what = cal.add_mutually_exclusive_group()
+    what.add_argument("--redo", action="store_true",
+                      help="measure again (the networks of --sizes/--mini-batch-size, else "
+                           "config C and [784,512,256,10] at mini-batch 128) and show them")
+    what.add_argument("--clear", action="store_true",
+                      help="forget this machine's records (the next training measures again)")
+    cal.add_argument("--sizes", type=_sizes, default=None,
+                     help="with --redo: the network to measure (comma-separated sizes)")
+    cal.add_argument("--mini-batch-size", type=int, default=128,
+                     help="with --redo and --sizes: the mini-batch size")
+    cal.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                     help="with --redo: the dtype measured")
+    cal.add_argument("--threads", type=int, default=None,
+                     help="with --redo: the threads (default: every core, of which the "
+                          "measurement may choose fewer)")
+
+
+def _calibrate(args):
+    from . import _calibrate as cal
+    mode = cal.mode()
+    if args.clear:
+        cal.clear()
+        if cal.save_error():
+            raise OSError(f"cannot write {cal.cache_path()}: {cal.save_error()}")
+        print(f"cleared this machine's records in {cal.cache_path()}")
+        return 0
+    if args.redo:
+        if mode == "off":
+            raise ValueError(f"{cal.ENV}=off turns measuring off; unset it to use --redo")
+        networks = CALIBRATE_NETWORKS if args.sizes is None else \
+            ((args.sizes, _checks.check_positive("--mini-batch-size", args.mini_batch_size,
+                                                 integer=True)),)
+        if args.threads is not None:
+            _threads.resolve(args.threads)
+        saved = os.environ.get(cal.ENV)
+        os.environ[cal.ENV] = "redo"
+        try:
+            for sizes, m in networks:
+                net = Network(sizes, "relu", "softmax", "log_likelihood", dtype=args.dtype,
+                              threads=args.threads)
+                net._engine.matrix = True
+                start = time.perf_counter()
+                plan = net._engine.plan(m, _threads.resolve(args.threads))
+                print(f"{'x'.join(map(str, sizes))}, mini-batch {m}, {args.dtype}: "
+                      f"{plan.describe()} [{time.perf_counter() - start:.1f} s]")
+        finally:
+            if saved is None:
+                os.environ.pop(cal.ENV, None)
+            else:
+                os.environ[cal.ENV] = saved
+        if cal.save_error():
+            print(f"note: not saved ({cal.save_error()}); the choices hold for this process "
+                  f"only", file=sys.stderr)
+        return 0
+    print(f"calibration file: {cal.cache_path()} ({cal.ENV}={mode})")
+    if cal.problem():
+        print(f"note: the file {cal.problem()}")
+    m = cal.machine()
+    print(f"this machine: {m['cpu']['vendor']} family {m['cpu']['family']} model "
+          f"{m['cpu']['model']} ({m['cpu']['name']}), Numba CPU {m['numba_cpu']}, "
+          f"{m['blas']['internal_api']} {m['blas']['version']} ({m['blas']['architecture']} "
+          f"kernel), {m['cores']} cores")
+    records = cal.records()
+    if not records:
+        print("no records for this machine yet (training on the matrix path measures, or "
+              "run fastnn calibrate --redo)")
+    for key, rec in sorted(records.items()):
+        ranked = sorted(rec["seconds"], key=rec["seconds"].get)
+        print(f"{key}: {rec['choice']} (measured {rec.get('date', '?')}: " + ", ".join(
+            f"{c} {rec['seconds'][c] * 1e3:.3g} ms" for c in ranked) + ")")
+    return 0
+
+
 def _tune(args):
     from . import tune
     return tune.command(args)
@@ -748,7 +841,7 @@ def main(argv=None):
     try:
         run = {"bench": _bench, "profile": _profile, "train": _train,
                "evaluate": _evaluate, "predict": _predict, "plot": _plot,
-               "tune": _tune}[args.command]
+               "tune": _tune, "calibrate": _calibrate}[args.command]
         return run(args)
     except (ValueError, DataError, ModelFileError, CheckpointError, TrainingDiverged, OSError,
             ImportError) as exc:

@@ -395,6 +395,12 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
     if path != "auto":
         e.matrix = path == "matrix"
     chosen = "matrix" if e.uses_matrix(m) else "loops"
+    if chosen == "matrix":  # the GEMM training would run at these threads (measured)
+        plan = e._matrix().plan(m, threads, True)
+        e._matrix().engine_gemm = plan.engine_gemm
+        gemm_note = plan.describe()
+    else:
+        gemm_note = _gemm.describe()
     X, Y, data_note = _load_inputs(list(sizes), samples, dtype, data, seed)
     order = np.random.default_rng(seed).permutation(samples).astype(np.int64)
     model = cost_model(sizes, m, samples, np.dtype(dtype).itemsize, chosen, decay=lmbda > 0,
@@ -513,7 +519,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         "machine": {"gemm_peak_gflops": peak, "fma_peak_gflops": fma_peak,
                     "compute_peak_gflops": compute, "stream_gbs": bandwidth,
                     "cache_gbs": cache_bw, "ridge_flops_per_byte": compute / bandwidth,
-                    "matrix_gemm": _gemm.describe(),
+                    "matrix_gemm": gemm_note,
                     "cache_ridge_flops_per_byte": compute / cache_bw, "blas": blas,
                     "numba_threads": info["numba_threads"],
                     "numba_threading_layer": info["numba_threading_layer"],

@@ -171,10 +171,14 @@ def test_gather_takes_any_layout():
     X = rng.standard_normal((300, 20)).astype(np.float32)
     rows = rng.permutation(300)[:50]
     expected = X[rows]
-    for data, idx in ((X, rows), (np.asfortranarray(X), rows), (X, rows.astype(np.int32))):
-        out = np.empty((50, 20), np.float32)
-        _matrix.MatrixPath.gather(data, idx, out)
-        np.testing.assert_array_equal(out, expected)
+    net = fastnn.Network([20, 8, 3], dtype="float32")
+    path = _matrix.MatrixPath(net._engine)
+    for engine_gemm in (False, True):  # serial copy, threaded copy (on several threads)
+        path.engine_gemm = engine_gemm
+        for data, idx in ((X, rows), (np.asfortranarray(X), rows), (X, rows.astype(np.int32))):
+            out = np.empty((50, 20), np.float32)
+            path.gather(data, idx, out)
+            np.testing.assert_array_equal(out, expected)
 
 
 def test_add_bias_from_t():
