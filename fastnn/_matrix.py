@@ -67,6 +67,7 @@ class Plan:
         self.seconds = dict(seconds or {})
         self.adapt = adapt
         self.watch = None
+        self.same_bits = True
 
     @property
     def gemm(self):
@@ -74,7 +75,11 @@ class Plan:
 
     def describe(self):
         what = "engine GEMM" if self.engine_gemm else "BLAS"
-        return f"{what} on {self.threads} thread{'s' if self.threads > 1 else ''} ({self.why})"
+        adapts = "" if self.watch is None else (
+            ", fewer under load" if self.threads > min(self.watch.calibrated)
+            else ", more when faster")
+        return (f"{what} on {self.threads} thread{'s' if self.threads > 1 else ''}{adapts} "
+                f"({self.why})")
 
     def __repr__(self):
         return f"Plan({self.gemm}@{self.threads}: {self.why})"
@@ -124,19 +129,27 @@ class ThreadWatch:
     The epoch runs in segments of SEGMENT mini-batches, each timed. ``seconds`` per
     mini-batch starts from the calibration, for every thread count of the plan's GEMM;
     a segment replaces its count's figure. When another count's figure is SWITCH times
-    better than the current one's, training goes on with that count. Every ``backoff``
-    segments the best other count is tried for PROBE mini-batches; a failed probe doubles
+    better than the current one's, training goes on with that count. Away from the
+    count that was fastest when measured, every ``backoff`` segments the best of the
+    counts that were faster then is tried for PROBE mini-batches: a failed probe doubles
     the backoff (up to MAX_BACKOFF), so a lasting competitor costs little, and a
-    successful one brings the faster count back when the competitor has left."""
+    successful one brings the faster count back when the competitor has left. On the
+    fastest count nothing is probed: an idle machine runs the plan unchanged.
+
+    Where the thread count changes BLAS's rounding (OpenBLAS's float32 kernels split
+    their work by threads), a run whose load changed is equal to a run on one count up to
+    rounding, not bit for bit; a fixed thread count (``threads=``, $FASTNN_NUM_THREADS)
+    has no watch."""
 
     SEGMENT = 8
     PROBE = 2
     SWITCH = 1.25
-    FIRST_BACKOFF = 16
-    MAX_BACKOFF = 512
+    FIRST_BACKOFF = 4
+    MAX_BACKOFF = 64
 
     def __init__(self, seconds, current):
-        self.seconds = dict(seconds)     # {threads: seconds per mini-batch}
+        self.calibrated = dict(seconds)  # {threads: seconds per mini-batch}, measured idle
+        self.seconds = dict(seconds)     # the same, the latest seen
         self.current = current
         self.backoff = self.FIRST_BACKOFF
         self.since_probe = 0
@@ -144,7 +157,8 @@ class ThreadWatch:
 
     def next(self):
         """(threads, mini-batches) of the next segment."""
-        others = [t for t in self.seconds if t != self.current]
+        others = [t for t in self.calibrated
+                  if self.calibrated[t] < self.calibrated[self.current]]
         if others and self.since_probe >= self.backoff:
             self.since_probe = 0
             return min(others, key=self.seconds.get), self.PROBE
@@ -257,15 +271,14 @@ class MatrixPath:
             " per mini-batch"
         plan = Plan(gemm == "engine", t, why, seconds, adapt=not fixed)
         if plan.adapt:
-            # only among the thread counts that gave this choice's bits (the engine's
-            # GEMM splits no sum by threads; OpenBLAS's float32 kernels may): adapting
-            # to the load never changes the results
-            digests = record.get("info", {})
             same = {parse_candidate(c)[1]: v for c, v in seconds.items()
-                    if parse_candidate(c)[0] == gemm and c in digests
-                    and digests[c] == digests.get(choice)}
+                    if parse_candidate(c)[0] == gemm}
             if len(same) > 1:
                 plan.watch = ThreadWatch(same, t)
+                # whether the counts gave the same bits (the engine's GEMM splits no sum
+                # by threads; OpenBLAS's float32 kernels may)
+                digests = record.get("info", {})
+                plan.same_bits = len({digests.get(candidate(gemm, n)) for n in same}) == 1
         return plan
 
     def measure(self, m, candidates, batches=None, rounds=3):
