@@ -33,13 +33,13 @@ def fma_runner(dtype, threads=1, seconds=0.02):
     threads = _checks.check_positive("threads", threads, integer=True)
     seconds = _checks.check_positive("seconds", seconds)
     acc = np.full((threads, ELEMENTS), 2.0, dtype=dtype)
-    a, b = acc.dtype.type(0.5), acc.dtype.type(1.0)  # 0.5 * 2 + 1 = 2: the values never move
+    ab = np.array([0.5, 1.0], dtype=dtype)  # 0.5 * 2 + 1 = 2: the values never move
 
     def call(passes):
         if threads == 1:
-            _kpeak.fma_chains(acc[0], a, b, passes)
+            _kpeak.fma_chains(acc[0], ab, passes)
         else:
-            _kpeak.fma_chains_rows(acc, a, b, passes)
+            _kpeak.fma_chains_rows(acc, ab, passes)
 
     call(1)  # compile, and start the thread pool
 
