@@ -57,6 +57,7 @@ class Engine:
         #: measured: fastnn/_matrix.py's Plan), "engine" or "blas"
         self.gemm = None
         self._matrix_path = None
+        self._paths = {}   # measured path choices (``_measured_path``)
         #: threads for BLAS and the parallel kernels (None: fastnn/_threads.py's default)
         self.threads = None
         #: Hogwild workers exchange with the shared buffer every this many mini-batches
@@ -69,6 +70,7 @@ class Engine:
         state = self.__dict__.copy()
         state["_workspaces"] = {}
         state["_matrix_path"] = None
+        state["_paths"] = {}
         return state
 
     def __repr__(self):
@@ -107,14 +109,77 @@ class Engine:
     # -- path choice ----------------------------------------------------------
     def uses_matrix(self, m, training=True):
         """Whether mini-batches of m rows go through the matrix path (fastnn/_matrix.py):
-        forced by ``self.matrix``, else when m ≥ ``_matrix.MIN_ROWS`` and one mini-batch
-        is at least ``_matrix.MIN_FLOPS_PER_BATCH`` FLOPs (6 × weights × m); evaluation
-        (``training`` False) from ``_matrix.MIN_WEIGHTS_EVAL`` weights."""
+        forced by ``self.matrix``; else, for training, measured on this machine when the
+        work per mini-batch is within ``_matrix.NEAR`` of the rule's threshold (the
+        crossover moves with the core, the BLAS and the threads: ``_measured_path``),
+        and the rule elsewhere: m ≥ ``_matrix.MIN_ROWS`` and one mini-batch at least
+        ``_matrix.MIN_FLOPS_PER_BATCH`` FLOPs (6 × weights × m); evaluation (``training``
+        False) from ``_matrix.MIN_WEIGHTS_EVAL`` weights."""
         if self.matrix is not None:
             return bool(self.matrix)
         if not training:
             return self.n_weights >= _matrix.MIN_WEIGHTS_EVAL
-        return m >= _matrix.MIN_ROWS and 6.0 * self.n_weights * m >= _matrix.MIN_FLOPS_PER_BATCH
+        flops = 6.0 * self.n_weights * m
+        rule = m >= _matrix.MIN_ROWS and flops >= _matrix.MIN_FLOPS_PER_BATCH
+        near = m >= _matrix.MIN_ROWS // 2 and \
+            _matrix.MIN_FLOPS_PER_BATCH / _matrix.NEAR <= flops <= \
+            _matrix.MIN_FLOPS_PER_BATCH * _matrix.NEAR
+        if not near or _calibrate.mode() == "off":
+            return rule
+        return self._measured_path(m) == "matrix"
+
+    def _measured_path(self, m):
+        """``loops`` or ``matrix`` for mini-batches of m rows, measured once per machine
+        (fastnn/_calibrate.py): a few SGD mini-batches of random data on each path, the
+        matrix path on its own plan (GEMM and threads), alternated, the best of three."""
+        threads = _threads.resolve(self.threads)
+        fixed = _threads.fixed(self.threads)
+        paths = self.__dict__.setdefault("_paths", {})  # (an engine pickled before it)
+        key = (m, threads, fixed, self.gemm)
+        if key not in paths:
+            dt = np.dtype(self.dtype).name
+            what = (f"path {dt} {'x'.join(map(str, self.sizes.tolist()))} mini-batch {m} "
+                    f"{'threads' if fixed else 'up to'} {threads}")
+            choice, _ = _calibrate.decide(
+                what, ["loops", "matrix"], lambda c: self._measure_paths(m, threads, c),
+                f"the faster of the loop and matrix paths for {what}")
+            paths[key] = choice
+        return paths[key]
+
+    def _measure_paths(self, m, threads, candidates, batches=3, rounds=3):
+        """{``loops``/``matrix``: seconds per mini-batch} (see ``_measured_path``)."""
+        rng = np.random.default_rng(0)
+        n_in, n_out = int(self.sizes[0]), int(self.sizes[-1])
+        scale = 1.0 / np.sqrt(float(self.sizes[:-1].max()))
+        params = (rng.standard_normal(self.n_params) * scale).astype(self.dtype)
+        scratch = np.empty_like(params)
+        X = rng.random((batches * m, n_in)).astype(self.dtype)
+        Y = np.eye(n_out, dtype=self.dtype)[rng.integers(0, n_out, batches * m)]
+        order = np.arange(batches * m, dtype=np.int64)
+        eta, decay = self.dtype(0.01), self.dtype(1.0)
+        plan = self.plan(m, threads)
+        path = self._matrix()
+        ident, ws_z, ws_a, ws_d = self._workspace(m)
+
+        def run(which):
+            scratch[...] = params
+            start = time.perf_counter()
+            if which == "matrix":
+                with path.running(plan):
+                    path.train_epoch(scratch, X, Y, order, m, eta, decay, watch=None)
+            else:
+                _epoch.train_epoch(scratch, self.w_off, self.b_off, self.sizes, self.acts,
+                                   self.act_params, self.cost, X, Y, order, m, eta, decay,
+                                   ident, ws_z, ws_a, ws_d, self._scratch)
+            return (time.perf_counter() - start) / batches
+
+        for c in candidates:
+            run(c)  # compile, warm up
+        best = {c: np.inf for c in candidates}
+        for r in range(rounds):
+            for c in candidates[r % len(candidates):] + candidates[:r % len(candidates)]:
+                best[c] = min(best[c], run(c))
+        return best
 
     def path_name(self, m, plan=False):
         """What trains mini-batches of m rows, for the reports: ``loops``, ``matrix

@@ -50,6 +50,9 @@ from .kernels.optim import apply_step, clip_by_norm
 #: wins (measured crossovers: docs/performance.md)
 MIN_ROWS = 32
 MIN_FLOPS_PER_BATCH = 50e6
+#: within this factor of MIN_FLOPS_PER_BATCH (and from MIN_ROWS / 2 rows) the choice is
+#: measured on the machine instead (fastnn/_engine.py's ``uses_matrix``)
+NEAR = 3.0
 #: evaluation (forward only, blocks of 1,024 rows) takes the matrix path from this many
 #: weights: measured at 10,000 rows on one core, [784,30,10] 11 ms loops vs 15 ms matrix,
 #: [784,100,10] 32 vs 28 ms, [784,1024,1024,10] 543 vs 464 ms

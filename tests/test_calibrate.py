@@ -375,3 +375,46 @@ def test_cli_redo_refuses_when_off(cache, monkeypatch, capsys):
     monkeypatch.setenv(_calibrate.ENV, "off")
     assert main(["calibrate", "--redo"]) == 2
     assert "FASTNN_CALIBRATE=off turns measuring off" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ loops or matrix
+
+@pytest.mark.parametrize("faster", ["loops", "matrix"])
+def test_near_the_threshold_the_path_is_measured(cache, monkeypatch, faster):
+    """[784, 30, 10] at mini-batch 128 is 18 MFLOP per mini-batch, within NEAR of the
+    rule's 50: the path is measured (injected here), once, and training takes it."""
+    calls = []
+    times = {"loops": 1.0, "matrix": 2.0} if faster == "loops" else \
+        {"loops": 2.0, "matrix": 1.0}
+    monkeypatch.setattr(fastnn._engine.Engine, "_measure_paths",
+                        lambda self, m, t, c: calls.append(m) or times)
+    net = fastnn.Network([784, 30, 10], seed=0)
+    assert net._engine.uses_matrix(128) == (faster == "matrix")
+    assert net._engine.uses_matrix(128) == (faster == "matrix") and calls == [128]
+    ran = []
+    real = _matrix.MatrixPath.train_epoch
+    monkeypatch.setattr(_matrix.MatrixPath, "train_epoch",
+                        lambda self, *a, **k: ran.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(_matrix.MatrixPath, "measure",
+                        lambda self, m, c: ({k: 1.0 for k in c}, {}))
+    rng = np.random.default_rng(0)
+    net.fit(rng.random((256, 784)), rng.integers(0, 10, 256), epochs=1,
+            mini_batch_size=128, eta=0.1)
+    assert bool(ran) == (faster == "matrix")
+
+
+def test_far_from_the_threshold_the_rule_decides(cache, monkeypatch):
+    monkeypatch.setattr(fastnn._engine.Engine, "_measure_paths", never)
+    assert not fastnn.Network([784, 30, 10])._engine.uses_matrix(10)      # config A
+    big = fastnn.Network([784, 1024, 1024, 10], "relu", "softmax", "log_likelihood")
+    assert big._engine.uses_matrix(128)                                   # config C
+    assert not big._engine.uses_matrix(8)                                 # too few rows
+
+
+def test_the_path_measurement_times_both_paths():
+    """Engine._measure_paths itself: a positive time for each path (nothing asserted
+    about which is faster)."""
+    net = fastnn.Network([60, 40, 5], dtype="float64", seed=0)
+    seconds = net._engine._measure_paths(48, 1, ["loops", "matrix"], batches=2, rounds=1)
+    assert set(seconds) == {"loops", "matrix"}
+    assert all(0 < v < 60 for v in seconds.values())

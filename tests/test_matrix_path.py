@@ -114,7 +114,8 @@ def test_forward_in_blocks_matches_reference():
     np.testing.assert_allclose(net.feedforward(X), expected, rtol=1e-12, atol=0)
 
 
-def test_auto_rule_picks_by_work_per_mini_batch():
+def test_auto_rule_picks_by_work_per_mini_batch(monkeypatch):
+    monkeypatch.setenv("FASTNN_CALIBRATE", "off")  # the rule alone, nothing measured
     small = fastnn.Network([784, 30, 10])
     big = fastnn.Network([784, 1024, 1024, 10], "relu", "softmax", "log_likelihood")
     assert not small._engine.uses_matrix(10)            # config A
