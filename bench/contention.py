@@ -21,7 +21,6 @@ and stopped after each timed epoch that needs it. Which plan ran is printed (``f
 calibrate`` shows the records); the calibration is done before timing.
 """
 import argparse
-import os
 import statistics
 import subprocess
 import sys

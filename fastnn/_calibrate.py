@@ -34,7 +34,7 @@ import platform
 import sys
 import threading
 
-from . import _io
+from . import _checks, _io
 
 ENV = "FASTNN_CALIBRATE"
 DIR_ENV = "FASTNN_CACHE_DIR"
@@ -53,11 +53,7 @@ _state = {"loaded": None, "problem": None, "redone": set(), "announced": False,
 def mode():
     """``auto``, ``redo`` or ``off`` from $FASTNN_CALIBRATE; ValueError naming it when
     it is none of them."""
-    value = os.environ.get(ENV, "").strip().lower() or "auto"
-    if value not in _CHOICES:
-        raise ValueError(f"environment variable {ENV}={os.environ[ENV]!r} is invalid; "
-                         f"expected one of {', '.join(_CHOICES)}")
-    return value
+    return _checks.env_choice(ENV, _CHOICES)
 
 
 def cache_dir():

@@ -1,5 +1,6 @@
 """Input validation at the API edge: every error names the argument, the value and what was expected."""
 import numbers
+import os
 
 import numpy as np
 
@@ -119,3 +120,15 @@ def check_targets(name, y, n, n_out, dtype, one_hot=True):
     if not np.isfinite(Y).all():
         raise ValueError(f"{name} holds non-finite values; expected finite targets")
     return Y, None
+
+
+def env_choice(name, choices):
+    """The setting in environment variable ``name``, lower-cased: the first of
+    ``choices`` when it is unset or empty; ValueError naming the variable and its value
+    when it is none of them (fastnn's settings are read on every path, so a typo is never
+    silently ignored)."""
+    value = os.environ.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ValueError(f"environment variable {name}={os.environ[name]!r} is invalid; "
+                         f"expected one of {', '.join(choices)}")
+    return value

@@ -20,11 +20,11 @@ both modes). XLA runs its CPU kernels this way; PyTorch offers it as
     results that must match another implementation bit for bit down there.
 """
 import contextlib
-import os
 
 import numba
 import numpy as np
 
+from . import _checks
 from .kernels import fpenv as _k
 
 ENV = "FASTNN_SUBNORMALS"
@@ -34,11 +34,7 @@ _CHOICES = ("flush", "keep")
 def resolve():
     """Whether engine calls flush subnormals: $FASTNN_SUBNORMALS (default ``flush``).
     Raises ValueError naming the variable when it is neither ``flush`` nor ``keep``."""
-    setting = os.environ.get(ENV, "").strip().lower() or "flush"
-    if setting not in _CHOICES:
-        raise ValueError(f"environment variable {ENV}={os.environ[ENV]!r} is invalid; "
-                         f"expected one of {', '.join(_CHOICES)}")
-    return setting == "flush"
+    return _checks.env_choice(ENV, _CHOICES) == "flush"
 
 
 _pool_started = []

@@ -24,13 +24,12 @@ runs as Zᵀ = W Aᵀ) or with fewer than MR rows go to BLAS whatever the settin
 the engine's panel would be padding.
 """
 import contextlib
-import os
 
 import numba
 import numpy as np
 from numba import types
 
-from . import _blas, _threads
+from . import _blas, _checks, _threads
 from .kernels import gemm as _k
 from .kernels.simd import VECTOR_BYTES
 
@@ -71,11 +70,7 @@ def cpu_name():
 def setting():
     """``auto``, ``engine`` or ``blas`` from $FASTNN_GEMM (ValueError naming it when it
     is none of them)."""
-    value = os.environ.get(ENV, "").strip().lower() or "auto"
-    if value not in _CHOICES:
-        raise ValueError(f"environment variable {ENV}={os.environ[ENV]!r} is invalid; "
-                         f"expected one of {', '.join(_CHOICES)}")
-    return value
+    return _checks.env_choice(ENV, _CHOICES)
 
 
 def _decide():

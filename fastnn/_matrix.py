@@ -129,61 +129,79 @@ class ThreadWatch:
     with one of them busy: many times slower than one thread), which no measurement made
     beforehand can know.
 
-    The epoch runs in segments of SEGMENT mini-batches, each timed. ``seconds`` per
-    mini-batch starts from the calibration, for every thread count of the plan's GEMM;
-    a segment replaces its count's figure. When another count's figure is SWITCH times
-    better than the current one's, training goes on with that count. Away from the
-    count that was fastest when measured, every ``backoff`` segments the best of the
-    counts that were faster then is tried for PROBE mini-batches: a failed probe doubles
-    the backoff (up to MAX_BACKOFF), so a lasting competitor costs little, and a
-    successful one brings the faster count back when the competitor has left. On the
-    fastest count nothing is probed: an idle machine runs the plan unchanged.
+    The epoch runs in segments of SEGMENT mini-batches, each timed, and only times seen
+    in this run are compared (the calibration timed plain SGD mini-batches; an optimizer
+    step or dropout adds work it did not see, so its figures only rank the counts):
 
-    Where the thread count changes BLAS's rounding (OpenBLAS's float32 kernels split
-    their work by threads), a run whose load changed is equal to a run on one count up to
-    rounding, not bit for bit; a fixed thread count (``threads=``, $FASTNN_NUM_THREADS)
-    has no watch."""
+    * on the current count, a segment SLOW times slower than the best this count did
+      (or its calibration, if lower) is a sign of load: another count is tried for PROBE
+      mini-batches (the next fewer, else the next more);
+    * away from the plan's count (the one measured fastest), it is tried every
+      ``backoff`` segments, so it comes back when the core is free;
+    * a probe SWITCH times faster than the current count's latest segment takes over;
+      a probe that is not doubles the backoff (from FIRST_BACKOFF up to MAX_BACKOFF
+      segments), so a lasting competitor costs little.
+
+    On an idle machine nothing is probed and the plan runs unchanged. Where the thread
+    count changes BLAS's rounding (OpenBLAS's float32 kernels split their work by
+    threads), a run whose load changed is equal to a run on one count up to rounding,
+    not bit for bit; a fixed thread count (``threads=``, $FASTNN_NUM_THREADS) has no
+    watch."""
 
     SEGMENT = 8
     PROBE = 2
+    SLOW = 1.5
     SWITCH = 1.25
     FIRST_BACKOFF = 4
     MAX_BACKOFF = 64
 
     def __init__(self, seconds, current):
         self.calibrated = dict(seconds)  # {threads: seconds per mini-batch}, measured idle
-        self.seconds = dict(seconds)     # the same, the latest seen
+        self.counts = sorted(self.calibrated)
+        self.best = dict(self.calibrated)  # the best seen per count (from the calibration)
+        self.latest = {}                   # the latest seen per count, this run
         self.current = current
+        self.fastest = current  # the plan's count: measured fastest (or nearly, with fewer)
         self.backoff = self.FIRST_BACKOFF
-        self.since_probe = 0
+        self.since_probe = self.backoff  # the first sign of load is looked into at once
+        self.pending = None
         self.switches = 0
+
+    def _neighbour(self):
+        i = self.counts.index(self.current)
+        return self.counts[i - 1] if i > 0 else self.counts[i + 1]
 
     def next(self):
         """(threads, mini-batches) of the next segment."""
-        others = [t for t in self.calibrated
-                  if self.calibrated[t] < self.calibrated[self.current]]
-        if others and self.since_probe >= self.backoff:
-            self.since_probe = 0
-            return min(others, key=self.seconds.get), self.PROBE
         self.since_probe += 1
+        if self.pending is not None:
+            t, self.pending = self.pending, None
+            return t, self.PROBE
+        if self.current != self.fastest and self.since_probe >= self.backoff:
+            self.since_probe = 0
+            return self.fastest, self.PROBE
         return self.current, self.SEGMENT
 
     def done(self, threads, batches, seconds):
         """Record that ``batches`` mini-batches on ``threads`` threads took ``seconds``."""
         if batches <= 0:
             return
-        self.seconds[threads] = seconds / batches
-        best = min(self.seconds, key=self.seconds.get)
-        if threads != self.current:  # a probe
-            if self.seconds[threads] * self.SWITCH < self.seconds[self.current]:
-                self.current, self.backoff = threads, self.FIRST_BACKOFF
-                self.switches += 1
-            else:
-                self.backoff = min(2 * self.backoff, self.MAX_BACKOFF)
-        elif best != self.current and \
-                self.seconds[best] * self.SWITCH < self.seconds[self.current]:
-            self.current = best
+        per = seconds / batches
+        if threads == self.current:
+            self.latest[threads] = per
+            if per > self.SLOW * self.best[threads] and self.since_probe >= self.backoff:
+                self.since_probe = 0
+                self.pending = self._neighbour()
+            self.best[threads] = min(self.best[threads], per)
+            return
+        self.latest[threads] = per  # a probe
+        self.best[threads] = min(self.best[threads], per)
+        if per * self.SWITCH < self.latest.get(self.current, np.inf):
+            self.current = threads
+            self.backoff = self.FIRST_BACKOFF
             self.switches += 1
+        else:
+            self.backoff = min(2 * self.backoff, self.MAX_BACKOFF)
 
 
 class _NoClock:

@@ -293,12 +293,25 @@ def test_watch_leaves_an_idle_run_on_the_fastest_count():
     assert w.switches == 0
 
 
+def test_watch_ignores_work_the_calibration_did_not_see():
+    """An optimizer step makes every count slower than calibrated, one thread relatively
+    more: no switch (the first form of the watch compared this run's two-thread times
+    with the calibration's one-thread figure and fell back to one thread, idle)."""
+    w = _matrix.ThreadWatch({1: 4.91, 2: 4.32}, 2)
+    real = {1: 6.4, 2: 5.3}
+    for _ in range(300):
+        t, k = w.next()
+        w.done(t, k, k * real[t])
+    assert w.current == 2 and w.switches == 0
+
+
 def test_watch_falls_back_under_load_backs_off_and_returns():
     w = _matrix.ThreadWatch({1: 2.0, 2: 1.0}, 2)
     busy = {1: 2.1, 2: 6.0}   # a competitor on one of two cores: two threads collapse
-    t, k = w.next()
-    w.done(t, k, k * busy[t])
-    assert w.current == 1
+    for _ in range(2):  # a slow segment, then the probe of one thread
+        t, k = w.next()
+        w.done(t, k, k * busy[t])
+    assert w.current == 1 and w.switches == 1
     probes = []
     for i in range(400):
         t, k = w.next()
@@ -418,3 +431,29 @@ def test_the_path_measurement_times_both_paths():
     seconds = net._engine._measure_paths(48, 1, ["loops", "matrix"], batches=2, rounds=1)
     assert set(seconds) == {"loops", "matrix"}
     assert all(0 < v < 60 for v in seconds.values())
+
+
+def test_watch_load_that_slows_every_count_costs_few_probes():
+    """Load that slows every count alike (another process contending for memory) is no
+    reason to change: the probes find nothing faster and back off."""
+    w = _matrix.ThreadWatch({1: 2.0, 2: 1.0}, 2)
+    slow = {1: 6.0, 2: 3.0}
+    probes = 0
+    for _ in range(400):
+        current = w.current
+        t, k = w.next()
+        probes += t != current
+        w.done(t, k, k * slow[t])
+    assert w.current == 2 and w.switches == 0
+    assert 3 <= probes <= 12
+
+
+def test_watch_keeps_the_plans_fewer_threads_when_idle():
+    """The plan took one thread as two were under 10% faster: idle, nothing is tried
+    (the watch's fastest count is the plan's, not the calibration's raw minimum)."""
+    w = _matrix.ThreadWatch({1: 1.0, 2: 0.98}, 1)
+    for _ in range(200):
+        t, k = w.next()
+        assert t == 1
+        w.done(t, k, k * 1.02)
+    assert w.switches == 0
