@@ -74,8 +74,9 @@ def main(argv=None):
         net = fastnn.Network(CONFIGS[c]["sizes"], "relu", "softmax", "log_likelihood",
                              dtype=args.dtype, seed=0, threads=1 if t == "1" else None)
         net.train_epoch(X, y, order[:2 * M], M, **CONFIGS[c]["kw"])  # compile, calibrate
+        kind = "general" if "optimizer" in CONFIGS[c]["kw"] else "sgd"
         if not busy:
-            plan = net._engine.plan(M, _threads.resolve(net.threads))
+            plan = net._engine.plan(M, _threads.resolve(net.threads), kind)
             print(f"{c} threads={t}: {plan.describe()}", flush=True)
         nets[k] = (net, net.params.copy())
     times = {k: [] for k in cases}
@@ -97,6 +98,14 @@ def main(argv=None):
                     proc.wait()
             times[k].append(wall * scale)
         print(f"repeat {r + 1}/{args.repeats} done", flush=True)
+    for k in cases:
+        c, t, busy = k
+        net = nets[k][0]
+        kind = "general" if "optimizer" in CONFIGS[c]["kw"] else "sgd"
+        watch = net._engine.plan(M, _threads.resolve(net.threads), kind).watch
+        if watch is not None:
+            print(f"{c} default{', busy' if busy else ''}: the thread watch changed count "
+                  f"{watch.switches} time(s), ended on {watch.current} thread(s)")
     cpu_name = fastnn._gemm.cpu_name()
     print(f"\nseconds per 50,000-sample epoch ({args.dtype}, median of {args.repeats}; "
           f"{_threads.available()} cores, Numba CPU {cpu_name}); in brackets CPU/wall")

@@ -80,7 +80,8 @@ def non_finite(name, arr):
     if np.isfinite(arr).all():
         return None
     bad = np.argwhere(~np.isfinite(arr))[0]
-    return ValueError(f"{name} holds a non-finite value {float(arr[tuple(bad)])!r} at row {bad[0]}, "
+    value = float(arr[tuple(bad)])
+    return ValueError(f"{name} holds a non-finite value {value!r} at row {bad[0]}, "
                       f"column {bad[1]}; expected finite numbers")
 
 

@@ -191,10 +191,11 @@ class Engine:
         text = "matrix (engine GEMM)" if p.engine_gemm else "matrix (BLAS)"
         return f"matrix: {p.describe()}" if plan else text
 
-    def plan(self, m, threads):
+    def plan(self, m, threads, kind="sgd"):
         """The matrix path's Plan (GEMM and threads) for mini-batches of m rows with at
-        most ``threads`` threads (exactly that many when the user set them)."""
-        return self._matrix().plan(m, threads, _threads.fixed(self.threads))
+        most ``threads`` threads (exactly that many when the user set them), for the book's
+        SGD epoch or (``kind="general"``) the epoch with an optimizer's step."""
+        return self._matrix().plan(m, threads, _threads.fixed(self.threads), kind)
 
     def _matrix(self):
         if self._matrix_path is None:
@@ -209,8 +210,9 @@ class Engine:
         subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py);
         ``matrix`` or ``workers`` say whether parallel kernels may run in it (the matrix
         path on several threads; Hogwild). Every call reads all of fastnn's settings
-        ($FASTNN_GEMM and $FASTNN_CALIBRATE too), whichever path it takes, so that a bad one is a ValueError
-        naming the variable on the loop path as on the matrix path, never ignored."""
+        ($FASTNN_GEMM and $FASTNN_CALIBRATE too), whichever path it takes, so that a bad
+        one is a ValueError naming the variable on the loop path as on the matrix path,
+        never ignored."""
         threads = _threads.resolve(self.threads if workers is None else workers)
         _gemm.use_engine()
         _calibrate.mode()
@@ -306,7 +308,7 @@ class Engine:
             start = time.perf_counter()
             if self.uses_matrix(m):
                 path = self._matrix()
-                plan = self.plan(m, threads)
+                plan = self.plan(m, threads, "general")
                 with path.running(plan):
                     path.train_epoch_general(
                         params, X, Y, order, m, self.n_weights, optimizer.code, hyper,

@@ -31,6 +31,7 @@ scratch matrix and one pass ``W ← βW + G``, about 5% slower on config C). The
 epoch writes the mean gradient into the flat gradient buffer and hands it to the fused
 optimizer step, as the loop path does. Both give the same results as the loop path up to floating-point rounding.
 """
+import collections
 import contextlib
 import hashlib
 import time
@@ -97,6 +98,9 @@ def parse_candidate(text):
     return gemm, int(threads)
 
 
+#: the kinds of epoch a plan is measured for (MatrixPath.plan)
+KINDS = ("sgd", "general")
+
 #: more threads must be this much faster than fewer to be chosen: a thread count that
 #: gains a few percent on an idle machine loses many times that when another process
 #: takes one of its cores
@@ -133,12 +137,14 @@ class ThreadWatch:
     in this run are compared (the calibration timed plain SGD mini-batches; an optimizer
     step or dropout adds work it did not see, so its figures only rank the counts):
 
-    * on the current count, a segment SLOW times slower than the best this count did
-      (or its calibration, if lower) is a sign of load: another count is tried for PROBE
-      mini-batches (the next fewer, else the next more);
+    * on the current count, when the median of its last RECENT segments is SLOW times
+      slower than the best it did (or its calibration, if lower), that is a sign of load
+      (one slow segment is not: an epoch's first waits for threads to wake): another
+      count is tried for PROBE mini-batches (the next fewer, else the next more);
     * away from the plan's count (the one measured fastest), it is tried every
       ``backoff`` segments, so it comes back when the core is free;
-    * a probe SWITCH times faster than the current count's latest segment takes over;
+    * a probe SWITCH times faster than the median of the current count's last RECENT
+      segments takes over;
       a probe that is not doubles the backoff (from FIRST_BACKOFF up to MAX_BACKOFF
       segments), so a lasting competitor costs little.
 
@@ -149,7 +155,8 @@ class ThreadWatch:
     watch."""
 
     SEGMENT = 8
-    PROBE = 2
+    PROBE = 3
+    RECENT = 3
     SLOW = 1.5
     SWITCH = 1.25
     FIRST_BACKOFF = 4
@@ -159,13 +166,19 @@ class ThreadWatch:
         self.calibrated = dict(seconds)  # {threads: seconds per mini-batch}, measured idle
         self.counts = sorted(self.calibrated)
         self.best = dict(self.calibrated)  # the best seen per count (from the calibration)
-        self.latest = {}                   # the latest seen per count, this run
+        self.recent = {t: collections.deque(maxlen=self.RECENT) for t in self.counts}
         self.current = current
         self.fastest = current  # the plan's count: measured fastest (or nearly, with fewer)
         self.backoff = self.FIRST_BACKOFF
         self.since_probe = self.backoff  # the first sign of load is looked into at once
         self.pending = None
         self.switches = 0
+
+    def _typical(self, threads):
+        """The median of the count's last RECENT segments, the lower of two (infinite
+        before the first)."""
+        seen = sorted(self.recent[threads])
+        return seen[(len(seen) - 1) // 2] if seen else np.inf
 
     def _neighbour(self):
         i = self.counts.index(self.current)
@@ -188,15 +201,18 @@ class ThreadWatch:
             return
         per = seconds / batches
         if threads == self.current:
-            self.latest[threads] = per
-            if per > self.SLOW * self.best[threads] and self.since_probe >= self.backoff:
+            self.recent[threads].append(per)
+            slow = len(self.recent[threads]) >= 2 and \
+                self._typical(threads) > self.SLOW * self.best[threads]
+            if slow and self.since_probe >= self.backoff:
                 self.since_probe = 0
                 self.pending = self._neighbour()
             self.best[threads] = min(self.best[threads], per)
             return
-        self.latest[threads] = per  # a probe
-        self.best[threads] = min(self.best[threads], per)
-        if per * self.SWITCH < self.latest.get(self.current, np.inf):
+        self.best[threads] = min(self.best[threads], per)  # a probe
+        if per * self.SWITCH < self._typical(self.current):
+            self.recent[threads].clear()
+            self.recent[threads].append(per)
             self.current = threads
             self.backoff = self.FIRST_BACKOFF
             self.switches += 1
@@ -256,18 +272,23 @@ class MatrixPath:
         self._plans = {}
 
     # -- the plan: which GEMM, how many threads ----------------------------------
-    def plan(self, m, threads, fixed):
+    def plan(self, m, threads, fixed, kind="sgd"):
         """The Plan for mini-batches of ``m`` rows with at most ``threads`` threads
-        (exactly that many when the user ``fixed`` them): measured once per machine
-        (fastnn/_calibrate.py), or the built-in rule with $FASTNN_CALIBRATE=off."""
+        (exactly that many when the user ``fixed`` them), for the ``kind`` of epoch that
+        will run (``sgd``: the book's SGD, its update inside the GEMM; ``general``: an
+        optimizer's step after every mini-batch, which runs on one thread and changes
+        what more threads gain): measured once per machine (fastnn/_calibrate.py), or
+        the built-in rule with $FASTNN_CALIBRATE=off."""
+        if kind not in KINDS:
+            raise ValueError(f"kind={kind!r} is invalid; expected one of {', '.join(KINDS)}")
         setting = self.engine.gemm or _gemm.setting()
-        key = (m, threads, fixed, setting)
+        key = (m, threads, fixed, setting, kind)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self._make_plan(m, threads, fixed, setting)
+            plan = self._plans[key] = self._make_plan(m, threads, fixed, setting, kind)
         return plan
 
-    def _make_plan(self, m, threads, fixed, setting):
+    def _make_plan(self, m, threads, fixed, setting, kind):
         gemms = ["blas", "engine"] if setting == "auto" else [setting]
         counts = thread_candidates(threads, fixed)
         candidates = [candidate(g, t) for g in gemms for t in counts]
@@ -280,10 +301,10 @@ class MatrixPath:
             engine, why = _gemm.use_engine()
             return Plan(engine, threads, f"{_calibrate.ENV}=off: {why}; every thread given")
         dt = np.dtype(self.dtype).name
-        key = (f"matrix-path {dt} {'x'.join(map(str, self.sizes))} mini-batch {m} "
+        key = (f"matrix-path {dt} {'x'.join(map(str, self.sizes))} mini-batch {m} {kind} "
                f"{'threads' if fixed else 'up to'} {threads}")
         choice, record = _calibrate.decide(
-            key, candidates, lambda c: self.measure(m, c),
+            key, candidates, lambda c: self.measure(m, c, kind=kind),
             f"the fastest GEMM and thread count for {key}", choose=choose)
         gemm, t = parse_candidate(choice)
         seconds = record["seconds"]
@@ -302,13 +323,13 @@ class MatrixPath:
                 plan.same_bits = len({digests.get(candidate(gemm, n)) for n in same}) == 1
         return plan
 
-    def measure(self, m, candidates, batches=None, rounds=3):
+    def measure(self, m, candidates, batches=None, rounds=3, kind="sgd"):
         """({candidate: seconds per mini-batch}, {candidate: digest of the parameters
-        its last run left}): SGD mini-batches of m rows of random data
-        on a scratch copy of random parameters, every candidate once per round (in an
-        order rotated each round, after an untimed warm-up that compiles and wakes the
-        threads), the best round kept. A few mini-batches per run, one when one takes
-        over 50 ms."""
+        its last run left}): mini-batches of m rows of random data (the book's SGD, or
+        with ``kind`` ``general`` Adam's step after each) on a scratch copy of random
+        parameters, every candidate once per round (in an order rotated each round,
+        after an untimed warm-up that compiles and wakes the threads), the best round
+        kept. A few mini-batches per run, one when one takes over 50 ms."""
         e = self.engine
         dt = self.dtype
         rng = np.random.default_rng(0)
@@ -319,6 +340,16 @@ class MatrixPath:
         Y = np.eye(self.sizes[-1], dtype=dt)[rng.integers(0, self.sizes[-1], k * m)]
         scratch = np.empty_like(params)
         saved = self.engine_gemm
+        if kind == "general":
+            from .optim import Adam
+            adam = Adam()
+            hyper = np.asarray(adam.hyper(), dtype=dt)
+            state = np.zeros((3, e.n_params), dt)
+            step = np.zeros(1, np.int64)
+            grad = np.empty(e.n_params, dt)
+            no_drop = np.zeros(self.L)
+            no_mask = np.empty(0, dt)
+            coef = np.zeros(5, dt)
 
         digests = {}
 
@@ -329,7 +360,15 @@ class MatrixPath:
             order = np.arange(n_batches * m, dtype=np.int64)
             with _threads.limit(t), self.quiet_blas():
                 start = time.perf_counter()
-                self.train_epoch(scratch, X, Y, order, m, 0.01, dt(1.0))
+                if kind == "general":
+                    state[...] = 0
+                    step[...] = 0
+                    self.train_epoch_general(
+                        scratch, X, Y, order, m, e.n_weights, adam.code, hyper, dt(0.001),
+                        dt(0), dt(0), state, step, no_drop, np.uint64(1), 0, no_mask, grad,
+                        coef)
+                else:
+                    self.train_epoch(scratch, X, Y, order, m, 0.01, dt(1.0))
                 took = (time.perf_counter() - start) / n_batches
             digests[c] = hashlib.sha256(scratch.tobytes()).hexdigest()[:16]
             return took

@@ -794,10 +794,11 @@ def _calibrate(args):
                 net = Network(sizes, "relu", "softmax", "log_likelihood", dtype=args.dtype,
                               threads=args.threads)
                 net._engine.matrix = True
-                start = time.perf_counter()
-                plan = net._engine.plan(m, _threads.resolve(args.threads))
-                print(f"{'x'.join(map(str, sizes))}, mini-batch {m}, {args.dtype}: "
-                      f"{plan.describe()} [{time.perf_counter() - start:.1f} s]")
+                for kind, what in (("sgd", "SGD"), ("general", "an optimizer's step")):
+                    start = time.perf_counter()
+                    plan = net._engine.plan(m, _threads.resolve(args.threads), kind)
+                    print(f"{'x'.join(map(str, sizes))}, mini-batch {m}, {args.dtype}, "
+                          f"{what}: {plan.describe()} [{time.perf_counter() - start:.1f} s]")
         finally:
             if saved is None:
                 os.environ.pop(cal.ENV, None)

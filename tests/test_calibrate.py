@@ -221,7 +221,7 @@ def test_training_runs_the_measured_plan(cache, monkeypatch):
     reference-checked BLAS result to rounding."""
     fake = {"blas@1": 2.0, "blas@2": 1.9, "engine@1": 1.0, "engine@2": 0.98}
     monkeypatch.setattr(_matrix.MatrixPath, "measure",
-                        lambda self, m, c: ({k: fake[k] for k in c}, {}))
+                        lambda self, m, c, **kw: ({k: fake[k] for k in c}, {}))
     launches = []
     real = _gemm._run
     monkeypatch.setattr(_gemm, "_run", lambda A, B, C, beta: launches.append(
@@ -240,8 +240,8 @@ def test_training_runs_the_measured_plan(cache, monkeypatch):
 
 def test_a_fixed_thread_count_is_run_as_given(cache, monkeypatch):
     seen = []
-    monkeypatch.setattr(_matrix.MatrixPath, "measure", lambda self, m, c: seen.append(c) or (
-        {k: 1.0 for k in c}, {}))
+    monkeypatch.setattr(_matrix.MatrixPath, "measure",
+                        lambda self, m, c, **kw: seen.append(c) or ({k: 1.0 for k in c}, {}))
     threads = _threads.available()
     net = _matrix_net(threads=threads)
     plan = net._engine.plan(64, threads)
@@ -308,7 +308,7 @@ def test_watch_ignores_work_the_calibration_did_not_see():
 def test_watch_falls_back_under_load_backs_off_and_returns():
     w = _matrix.ThreadWatch({1: 2.0, 2: 1.0}, 2)
     busy = {1: 2.1, 2: 6.0}   # a competitor on one of two cores: two threads collapse
-    for _ in range(2):  # a slow segment, then the probe of one thread
+    for _ in range(3):  # two slow segments, then the probe of one thread
         t, k = w.next()
         w.done(t, k, k * busy[t])
     assert w.current == 1 and w.switches == 1
@@ -368,10 +368,12 @@ def test_cli_shows_redoes_and_clears(cache, capsys):
     assert main(["calibrate", "--redo", "--sizes", "30,80,5", "--mini-batch-size",
                  "64"]) == 0
     out = capsys.readouterr().out
-    assert "30x80x5, mini-batch 64, float32: " in out and "measured:" in out
+    assert "30x80x5, mini-batch 64, float32, SGD: " in out and "measured:" in out
+    assert "30x80x5, mini-batch 64, float32, an optimizer's step: " in out
     assert main(["calibrate"]) == 0
     out = capsys.readouterr().out
-    assert "matrix-path float32 30x80x5 mini-batch 64" in out
+    assert "matrix-path float32 30x80x5 mini-batch 64 sgd" in out
+    assert "matrix-path float32 30x80x5 mini-batch 64 general" in out
     assert main(["calibrate", "--clear"]) == 0
     capsys.readouterr()
     assert main(["calibrate"]) == 0
@@ -409,7 +411,7 @@ def test_near_the_threshold_the_path_is_measured(cache, monkeypatch, faster):
     monkeypatch.setattr(_matrix.MatrixPath, "train_epoch",
                         lambda self, *a, **k: ran.append(1) or real(self, *a, **k))
     monkeypatch.setattr(_matrix.MatrixPath, "measure",
-                        lambda self, m, c: ({k: 1.0 for k in c}, {}))
+                        lambda self, m, c, **kw: ({k: 1.0 for k in c}, {}))
     rng = np.random.default_rng(0)
     net.fit(rng.random((256, 784)), rng.integers(0, 10, 256), epochs=1,
             mini_batch_size=128, eta=0.1)
@@ -457,3 +459,36 @@ def test_watch_keeps_the_plans_fewer_threads_when_idle():
         assert t == 1
         w.done(t, k, k * 1.02)
     assert w.switches == 0
+
+
+def test_watch_ignores_one_slow_segment():
+    """An epoch's first segment waits for threads to wake: one slow segment among fast
+    ones changes nothing and tries nothing."""
+    w = _matrix.ThreadWatch({1: 2.0, 2: 1.0}, 2)
+    for i in range(100):
+        t, k = w.next()
+        assert t == 2
+        w.done(t, k, k * (3.0 if i % 10 == 0 else 1.0))
+    assert w.switches == 0
+
+
+def test_the_general_epoch_is_measured_with_an_optimizer_step(cache, monkeypatch):
+    """SGD and the epoch with an optimizer's step get plans of their own (the step runs
+    on one thread, so what more threads gain differs), each measured as it runs."""
+    kinds = []
+    monkeypatch.setattr(_matrix.MatrixPath, "measure", lambda self, m, c, kind="sgd": (
+        kinds.append(kind) or ({k: 1.0 for k in c}, {})))
+    X, y = _data()
+    net = _matrix_net()
+    net.fit(X, y, epochs=1, mini_batch_size=64, eta=0.1)
+    net.fit(X, y, epochs=1, mini_batch_size=64, eta=0.01, optimizer="adam")
+    assert kinds == ["sgd", "general"]
+    with pytest.raises(ValueError, match="kind='adam' is invalid"):
+        net._engine.plan(64, 1, "adam")
+
+
+def test_the_general_measurement_runs_the_optimizer_step():
+    net = _matrix_net(dtype="float32", sizes=(30, 80, 5))
+    seconds, digests = net._engine._matrix().measure(64, ["blas@1", "engine@1"], batches=2,
+                                                     rounds=1, kind="general")
+    assert set(seconds) == {"blas@1", "engine@1"} and all(v > 0 for v in seconds.values())
