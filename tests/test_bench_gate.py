@@ -178,6 +178,13 @@ def test_measure_reports_peak_fraction_threads_and_path():
     assert result["numba_threads"] == 1
     table = bench.format_table(result)
     assert "GEMM peak" in table and "of peak" in table and "FMA peak" in table
+    assert result["fma_below_gemm"] == (result["fma_peak_gflops"] < result["gemm_peak_gflops"])
+    # the cross-check: a probe that read below the GEMM is called out, not trusted
+    low = dict(result, fma_below_gemm=True, fma_peak_gflops=1.0)
+    assert "note: the FMA probe read below the GEMM in this run (1.0 <" in \
+        bench.format_table(low)
+    assert "the FMA probe read below" not in bench.format_table(
+        dict(result, fma_below_gemm=False))
     with pytest.raises(ValueError, match="threads=0 is invalid"):
         bench.measure(configs=["A"], threads=0)
 
