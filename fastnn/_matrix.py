@@ -133,9 +133,10 @@ class ThreadWatch:
     with one of them busy: many times slower than one thread), which no measurement made
     beforehand can know.
 
-    The epoch runs in segments of SEGMENT mini-batches, each timed, and only times seen
-    in this run are compared (the calibration timed plain SGD mini-batches; an optimizer
-    step or dropout adds work it did not see, so its figures only rank the counts):
+    The epoch runs in segments of SEGMENT mini-batches, each mini-batch timed, and only
+    times seen in this run are compared (the calibration timed a few mini-batches of
+    random data; dropout or the data's own layout add work it did not see, so its
+    figures only rank the counts):
 
     * on the current count, when the median of its last RECENT segments is SLOW times
       slower than the best it did (or its calibration, if lower), that is a sign of load
@@ -144,9 +145,8 @@ class ThreadWatch:
     * away from the plan's count (the one measured fastest), it is tried every
       ``backoff`` segments, so it comes back when the core is free;
     * a probe SWITCH times faster than the median of the current count's last RECENT
-      segments takes over;
-      a probe that is not doubles the backoff (from FIRST_BACKOFF up to MAX_BACKOFF
-      segments), so a lasting competitor costs little.
+      segments takes over; a probe that is not doubles the backoff (from FIRST_BACKOFF
+      up to MAX_BACKOFF segments), so a lasting competitor costs little.
 
     On an idle machine nothing is probed and the plan runs unchanged. Where the thread
     count changes BLAS's rounding (OpenBLAS's float32 kernels split their work by
@@ -155,10 +155,10 @@ class ThreadWatch:
     watch."""
 
     SEGMENT = 8
-    PROBE = 3
+    PROBE = 6
     RECENT = 3
     SLOW = 1.5
-    SWITCH = 1.25
+    SWITCH = 1.1
     FIRST_BACKOFF = 4
     MAX_BACKOFF = 64
 
@@ -195,11 +195,18 @@ class ThreadWatch:
             return self.fastest, self.PROBE
         return self.current, self.SEGMENT
 
-    def done(self, threads, batches, seconds):
-        """Record that ``batches`` mini-batches on ``threads`` threads took ``seconds``."""
-        if batches <= 0:
+    def done(self, threads, times):
+        """Record the seconds each mini-batch of a segment on ``threads`` threads took.
+        A segment counts by their mean: under load the cost is in the long waits of a
+        few mini-batches (a thread whose core ran another process for a time slice);
+        a try by the mean of its second half, after the change of thread count has
+        settled (threads waking, OpenBLAS's workers still spinning on the core the
+        next one needs)."""
+        if not times:
             return
-        per = seconds / batches
+        if threads != self.current and len(times) >= 4:
+            times = times[len(times) // 2:]
+        per = sum(times) / len(times)
         if threads == self.current:
             self.recent[threads].append(per)
             slow = len(self.recent[threads]) >= 2 and \
@@ -218,6 +225,17 @@ class ThreadWatch:
             self.switches += 1
         else:
             self.backoff = min(2 * self.backoff, self.MAX_BACKOFF)
+
+
+def _timed(starts, times):
+    """The mini-batch starts, appending to ``times`` the seconds between one and the
+    next: what the caller's loop spent on each."""
+    last = time.perf_counter()
+    for start in starts:
+        yield start
+        now = time.perf_counter()
+        times.append(now - last)
+        last = now
 
 
 class _NoClock:
@@ -417,10 +435,9 @@ class MatrixPath:
                     stack.enter_context(_threads.limit(threads))
                     stack.enter_context(self.quiet_blas())
                     held = threads
-                segment = starts[i:i + k]
-                begin = time.perf_counter()
-                yield segment
-                watch.done(threads, len(segment), time.perf_counter() - begin)
+                times = []
+                yield _timed(starts[i:i + k], times)
+                watch.done(threads, times)
                 i += k
 
     def blocks(self, m):

@@ -289,7 +289,7 @@ def test_watch_leaves_an_idle_run_on_the_fastest_count():
     for _ in range(200):
         t, k = w.next()
         assert t == 2
-        w.done(t, k, k * 1.05)  # noise, no competitor
+        w.done(t, [1.05] * k)  # noise, no competitor
     assert w.switches == 0
 
 
@@ -301,7 +301,7 @@ def test_watch_ignores_work_the_calibration_did_not_see():
     real = {1: 6.4, 2: 5.3}
     for _ in range(300):
         t, k = w.next()
-        w.done(t, k, k * real[t])
+        w.done(t, [real[t]] * k)
     assert w.current == 2 and w.switches == 0
 
 
@@ -310,14 +310,14 @@ def test_watch_falls_back_under_load_backs_off_and_returns():
     busy = {1: 2.1, 2: 6.0}   # a competitor on one of two cores: two threads collapse
     for _ in range(3):  # two slow segments, then the probe of one thread
         t, k = w.next()
-        w.done(t, k, k * busy[t])
+        w.done(t, [busy[t]] * k)
     assert w.current == 1 and w.switches == 1
     probes = []
     for i in range(400):
         t, k = w.next()
         if t == 2:
             probes.append(i)
-        w.done(t, k, k * busy[t])
+        w.done(t, [busy[t]] * k)
     assert w.current == 1
     gaps = np.diff(probes)
     assert len(probes) >= 3 and gaps[-1] > gaps[0]  # backing off
@@ -325,7 +325,7 @@ def test_watch_falls_back_under_load_backs_off_and_returns():
     idle = {1: 2.0, 2: 1.0}   # the competitor left: the next probe brings two threads back
     for _ in range(w.MAX_BACKOFF + 2):
         t, k = w.next()
-        w.done(t, k, k * idle[t])
+        w.done(t, [idle[t]] * k)
     assert w.current == 2
 
 
@@ -341,7 +341,7 @@ def test_watch_segments_run_on_the_watchs_threads_with_the_same_bits(cache):
         def next(self):
             return min(self.script.pop(0), _threads.available()), 1
 
-        def done(self, threads, batches, seconds):
+        def done(self, threads, times):
             self.seen.append((threads, numba.get_num_threads()))
 
     X, y = _data(n=320, d=30, k=5)
@@ -445,7 +445,7 @@ def test_watch_load_that_slows_every_count_costs_few_probes():
         current = w.current
         t, k = w.next()
         probes += t != current
-        w.done(t, k, k * slow[t])
+        w.done(t, [slow[t]] * k)
     assert w.current == 2 and w.switches == 0
     assert 3 <= probes <= 12
 
@@ -457,7 +457,7 @@ def test_watch_keeps_the_plans_fewer_threads_when_idle():
     for _ in range(200):
         t, k = w.next()
         assert t == 1
-        w.done(t, k, k * 1.02)
+        w.done(t, [1.02] * k)
     assert w.switches == 0
 
 
@@ -468,7 +468,7 @@ def test_watch_ignores_one_slow_segment():
     for i in range(100):
         t, k = w.next()
         assert t == 2
-        w.done(t, k, k * (3.0 if i % 10 == 0 else 1.0))
+        w.done(t, [(3.0 if i % 10 == 0 else 1.0)] * k)
     assert w.switches == 0
 
 
