@@ -50,10 +50,13 @@ CANDIDATES = ("haswell", "skylake-avx512", "icelake-server", "sapphirerapids",
               "emeraldrapids", "znver2", "znver3", "znver4", "znver5", "generic")
 
 #: The kernel tests: parity with the reference and NumPy, the dense, optimizer, GEMM and
-#: exp kernels, the matrix path, inference's row invariance, the subnormal mode.
+#: exp kernels, the matrix path, inference's row invariance, the subnormal mode, the
+#: peak probe, and that a non-finite input still reaches the parameters on every path
+#: (what Network.train_epoch's deferred input check rests on).
 TESTS = ("tests/test_parity.py", "tests/test_dense_kernels.py", "tests/test_optim_kernels.py",
          "tests/test_gemm.py", "tests/test_activations_exp.py", "tests/test_matrix_path.py",
-         "tests/test_invariance.py", "tests/test_subnormals.py")
+         "tests/test_invariance.py", "tests/test_subnormals.py", "tests/test_peak.py",
+         "tests/test_deferred_input_check.py")
 
 _PROBE = r"""
 import hashlib, json, re, sys
