@@ -71,6 +71,7 @@ class Plan:
         self.seconds = dict(seconds or {})
         self.adapt = adapt
         self.watch = None
+        #: with a watch: whether every thread count it may run gave the same bits
         self.same_bits = True
 
     @property
@@ -80,8 +81,11 @@ class Plan:
     def describe(self):
         what = "engine GEMM" if self.engine_gemm else "BLAS"
         adapts = "" if self.watch is None else (
-            ", fewer under load" if self.threads > min(self.watch.calibrated)
-            else ", more when faster")
+            (", fewer under load" if self.threads > min(self.watch.calibrated)
+             else ", more when faster")
+            # whether a change of count keeps the results' bits (measured: the engine's
+            # GEMM splits no sum by threads; OpenBLAS's float32 kernels may)
+            + (" (same bits)" if self.same_bits else " (last bits may differ)"))
         return (f"{what} on {self.threads} thread{'s' if self.threads > 1 else ''}{adapts} "
                 f"({self.why})")
 
@@ -335,8 +339,6 @@ class MatrixPath:
                     if parse_candidate(c)[0] == gemm}
             if len(same) > 1:
                 plan.watch = ThreadWatch(same, t)
-                # whether the counts gave the same bits (the engine's GEMM splits no sum
-                # by threads; OpenBLAS's float32 kernels may)
                 digests = record.get("info", {})
                 plan.same_bits = len({digests.get(candidate(gemm, n)) for n in same}) == 1
         return plan

@@ -238,6 +238,19 @@ def test_training_runs_the_measured_plan(cache, monkeypatch):
     np.testing.assert_allclose(net.params, blas.params, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("digests, says", [
+    ({"blas@1": "a", "blas@2": "a", "engine@1": "c", "engine@2": "c"}, "(same bits)"),
+    ({"blas@1": "a", "blas@2": "b", "engine@1": "c", "engine@2": "c"},
+     "(last bits may differ)")])
+def test_the_plan_says_whether_adapting_keeps_the_bits(cache, monkeypatch, digests, says):
+    fake = {"blas@1": 2.0, "blas@2": 1.0, "engine@1": 3.0, "engine@2": 2.5}
+    monkeypatch.setattr(_matrix.MatrixPath, "measure", lambda self, m, c, **kw: (
+        {k: fake[k] for k in c}, {k: digests[k] for k in c}))
+    plan = _matrix_net()._engine.plan(64, 2)  # up to two threads (nothing runs)
+    assert plan.watch is not None and plan.describe().startswith(
+        f"BLAS on 2 threads, fewer under load {says}")
+
+
 def test_a_fixed_thread_count_is_run_as_given(cache, monkeypatch):
     seen = []
     monkeypatch.setattr(_matrix.MatrixPath, "measure",
