@@ -62,13 +62,12 @@ MIN_WEIGHTS_EVAL = 75_000
 
 class Plan:
     """How the matrix path runs mini-batches of one size: which GEMM (``engine_gemm``)
-    on how many threads, why, and (when measured) the seconds per mini-batch of every
-    candidate (``seconds``, keyed ``"blas@1"``, ``"engine@2"``...). ``adapt``: the thread
-    count may change during training (the default threads; see ``ThreadWatch``)."""
+    on how many threads, and why (the measured seconds per mini-batch of every
+    candidate, when measured). ``adapt``: the thread count may change during training
+    (the default threads; see ``ThreadWatch``)."""
 
-    def __init__(self, engine_gemm, threads, why, seconds=None, adapt=False):
+    def __init__(self, engine_gemm, threads, why, adapt=False):
         self.engine_gemm, self.threads, self.why = bool(engine_gemm), int(threads), why
-        self.seconds = dict(seconds or {})
         self.adapt = adapt
         self.watch = None
         #: with a watch: whether every thread count it may run gave the same bits
@@ -333,7 +332,7 @@ class MatrixPath:
         ranked = sorted(seconds, key=seconds.get)
         why = "measured: " + ", ".join(f"{c} {seconds[c] * 1e3:.3g} ms" for c in ranked) + \
             " per mini-batch"
-        plan = Plan(gemm == "engine", t, why, seconds, adapt=not fixed)
+        plan = Plan(gemm == "engine", t, why, adapt=not fixed)
         if plan.adapt:
             same = {parse_candidate(c)[1]: v for c, v in seconds.items()
                     if parse_candidate(c)[0] == gemm}
