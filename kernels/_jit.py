@@ -6,6 +6,13 @@ user-wide cache directory when the package folder is read-only, or to
 and a fast-math subset that allows reassociation and contraction (so reductions
 vectorize and FMAs are used) but keeps NaN and infinity semantics: divergence must
 stay visible, and ``exp`` overflow to ``inf`` must keep its meaning.
+
+No kernel gets Numba's C-callable wrapper (``no_cfunc_wrapper``): it serves only calls
+through a first-class function object, which fastnn never makes, and generating and
+compiling it for every kernel cost about 0.5 s of the cold compile of a first ``fit``
+(``python bench/compile_profile.py --against`` the tree before: wrappers 0.93 s against
+1.38 s, first fit 15.0 s against 15.8 s, three runs each, Zen 4). The Python wrapper
+stays: the tests and the engine call kernels from Python.
 """
 import numba
 import numpy as np
@@ -17,10 +24,12 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 ZERO = np.float32(0.0)
 ONE = np.float32(1.0)
 
+_OPTIONS = {"cache": True, "nogil": True, "no_cfunc_wrapper": True}
+
 
 def jit(func):
     """Compile ``func`` the way every fastnn kernel is compiled."""
-    return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH))(func)
+    return numba.njit(**_OPTIONS, fastmath=set(FASTMATH))(func)
 
 
 def jit_inline(func):
@@ -35,7 +44,7 @@ def jit_inline(func):
     the small helpers called many times per pass (views of a layer's weights and
     workspace blocks) or the passes themselves cost more than it saved: each call site
     inlines its own copy (docs/performance.md)."""
-    return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH), inline="always")(func)
+    return numba.njit(**_OPTIONS, fastmath=set(FASTMATH), inline="always")(func)
 
 
 def jit_ordered(func):
@@ -44,22 +53,22 @@ def jit_ordered(func):
     (activations.py's ``log_softmax_at``, costs.py's ``cross_entropy_term``). Fast-math
     flags are per instruction, so the order holds when they are inlined into a ``jit``
     caller."""
-    return numba.njit(cache=True, nogil=True, fastmath=set(FASTMATH) - {"reassoc"})(func)
+    return numba.njit(**_OPTIONS, fastmath=set(FASTMATH) - {"reassoc"})(func)
 
 
 def jit_parallel(func):
     """Compile ``func`` like ``jit``, with Numba's ``prange`` parallel loops enabled (its
     thread count is ``numba.set_num_threads``'s; fastnn/_threads.py sets it)."""
-    return numba.njit(cache=True, nogil=True, parallel=True, fastmath=set(FASTMATH))(func)
+    return numba.njit(**_OPTIONS, parallel=True, fastmath=set(FASTMATH))(func)
 
 
 def jit_contract(func):
     """Compile ``func`` like ``jit`` with contraction into FMAs as the only fast-math
     flag: for the peak probe (kernels/peak.py), whose chains of multiply-adds must not
     be regrouped, or it would count FLOPs it did not do."""
-    return numba.njit(cache=True, nogil=True, fastmath={"contract"})(func)
+    return numba.njit(**_OPTIONS, fastmath={"contract"})(func)
 
 
 def jit_contract_parallel(func):
     """``jit_contract`` with ``prange`` parallel loops enabled (as ``jit_parallel``)."""
-    return numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})(func)
+    return numba.njit(**_OPTIONS, parallel=True, fastmath={"contract"})(func)
