@@ -92,10 +92,10 @@ def machine():
     """This machine's fingerprint: what a measured choice depends on."""
     import numba
 
-    from . import __version__, _blas, _gemm, _threads
+    from . import __version__, _blas, _threads, _width
     blas = (_blas.numpy_blas_infos() or [{}])[0]
-    features = _gemm.cpu_features()
-    return {"cpu": _cpu_model(), "numba_cpu": _gemm.cpu_name(),
+    features = _width.base_features()
+    return {"cpu": _cpu_model(), "numba_cpu": _width.cpu_name(),
             "cpu_features": hashlib.sha256(features.encode()).hexdigest()[:16],
             "blas": {k: str(blas.get(k)) for k in ("internal_api", "version",
                                                    "architecture")},

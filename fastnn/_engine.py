@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import _calibrate, _fpenv, _gemm, _matrix, _threads
+from . import _calibrate, _fpenv, _gemm, _matrix, _threads, _width
 from .kernels import activations as _activations
 from .kernels import dense as _dense
 from .kernels import dropout as _dropout
@@ -210,12 +210,15 @@ class Engine:
         subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py);
         ``matrix`` or ``workers`` say whether parallel kernels may run in it (the matrix
         path on several threads; Hogwild). Every call reads all of fastnn's settings
-        ($FASTNN_GEMM and $FASTNN_CALIBRATE too), whichever path it takes, so that a bad
+        ($FASTNN_GEMM, $FASTNN_CALIBRATE and $FASTNN_LOOP_WIDTH too), whichever path it takes, so that a bad
         one is a ValueError naming the variable on the loop path as on the matrix path,
         never ignored."""
         threads = _threads.resolve(self.threads if workers is None else workers)
         _gemm.use_engine()
         _calibrate.mode()
+        _width.setting()
+        if not matrix:
+            _width.ensure()  # measured once per machine where the CPU has AVX-512
         parallel = workers is not None or (matrix and threads > 1)
         # enter/leave rather than the flushing context: one generator less on a call
         # that network2's update_mini_batch makes every mini-batch

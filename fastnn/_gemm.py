@@ -30,6 +30,7 @@ import numpy as np
 from numba import types
 
 from . import _blas, _checks, _threads
+from ._width import cpu_features, cpu_name  # noqa: F401 (fastnn's names for them)
 from .kernels import gemm as _k
 from .kernels.simd import VECTOR_BYTES
 
@@ -39,32 +40,6 @@ _CHOICES = ("auto", "engine", "blas")
 _OPENBLAS_AVX512 = ("skylakex", "cooperlake", "sapphirerapids")
 
 _state = {}
-
-
-def cpu_features():
-    """The feature string of the CPU Numba compiles for, as Numba decides it: its
-    ``NUMBA_CPU_FEATURES`` when set (``generic`` sets it empty: the baseline x86-64),
-    else the host's, also under another ``NUMBA_CPU_NAME`` (which then changes the
-    tuning, never the instructions)."""
-    configured = getattr(numba.config, "CPU_FEATURES", None)
-    if configured is not None:
-        return configured
-    try:
-        from numba.core.codegen import get_host_cpu_features
-    except ImportError:  # another Numba's layout: llvmlite's answer is the same
-        import llvmlite.binding as llvm
-        return llvm.get_host_cpu_features().flatten()
-    return get_host_cpu_features()
-
-
-def cpu_name():
-    """The name of the CPU Numba compiles for (LLVM's, e.g. ``znver5``): its own
-    setting, else the host's."""
-    configured = getattr(numba.config, "CPU_NAME", None)
-    if configured:
-        return str(configured)
-    import llvmlite.binding as llvm
-    return llvm.get_host_cpu_name()
 
 
 def setting():

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from . import _checks, _gemm, _io, _peak, _threads
+from . import _checks, _gemm, _io, _peak, _threads, _width
 from .baselines import NumpyMatrixNetwork
 from .network import Network
 
@@ -141,7 +141,7 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
             "gemm_peak_gflops": peak, "fma_peak_gflops": fma_peak, "blas": blas,
             "numba_threads": info["numba_threads"],
             "numba_threading_layer": info["numba_threading_layer"], "repeats": repeats,
-            "matrix_gemm": _gemm.describe(),
+            "matrix_gemm": _gemm.describe(), "loop_width": _width.describe(),
             "fma_below_gemm": fma_peak < peak,
             "n_samples": n_samples, "machine": platform.processor() or platform.machine(),
             "slowdown": os.environ.get(SLOWDOWN_VARIABLE)}
@@ -208,6 +208,8 @@ def format_table(result):
                      f"({result['fma_peak_gflops']:.1f} < {result['gemm_peak_gflops']:.1f} "
                      f"GFLOP/s): something took a core from it; its figure is not the "
                      f"core's limit here")
+    if any(r["engine_path"] == "loops" for r in result["configs"].values()):
+        lines.append(f"loop path vector width: {result.get('loop_width', 'not recorded')}")
     if any(r["engine_path"].startswith("matrix") for r in result["configs"].values()):
         lines.append(f"matrix path when evaluating: {result.get('matrix_gemm', 'not recorded')}"
                      f" (training: as each config says; `fastnn calibrate` shows the records)")

@@ -22,7 +22,7 @@ import zipfile
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__, _checks, _io, _threads
+from . import __version__, _checks, _io, _threads, _width
 from . import plot as _plots
 from ._io import ModelFileError
 from .augment import Augmenter
@@ -746,7 +746,8 @@ def _add_calibrate(commands):
     cal = commands.add_parser(
         "calibrate", help="show, redo or clear the choices measured on this machine",
         description="fastnn measures which GEMM (BLAS or its own) and how many threads train "
-                    "a network's mini-batches fastest on this machine, once, and keeps the "
+                    "a network's mini-batches fastest on this machine, and on a CPU with "
+                    "AVX-512 the vector width its loops run fastest at, once, and keeps the "
                     "result in a file in the user's cache folder ($FASTNN_CACHE_DIR, else "
                     "$XDG_CACHE_HOME/fastnn, else ~/.cache/fastnn). Without options, show "
                     "this machine's records. FASTNN_CALIBRATE=off turns the measuring off "
@@ -799,6 +800,9 @@ def _calibrate(args):
                     plan = net._engine.plan(m, _threads.resolve(args.threads), kind)
                     print(f"{'x'.join(map(str, sizes))}, mini-batch {m}, {args.dtype}, "
                           f"{what}: {plan.describe()} [{time.perf_counter() - start:.1f} s]")
+            start = time.perf_counter()
+            line = _width.redo()
+            print(f"loop vector width: {line} [{time.perf_counter() - start:.1f} s]")
         finally:
             if saved is None:
                 os.environ.pop(cal.ENV, None)
@@ -816,6 +820,7 @@ def _calibrate(args):
           f"{m['cpu']['model']} ({m['cpu']['name']}), Numba CPU {m['numba_cpu']}, "
           f"{m['blas']['internal_api']} {m['blas']['version']} ({m['blas']['architecture']} "
           f"kernel), {m['cores']} cores")
+    print(f"loop vector width in this process: {_width.describe()}")
     records = cal.records()
     if not records:
         print("no records for this machine yet (training on the matrix path measures, or "

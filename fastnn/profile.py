@@ -54,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _checks, _fpenv, _gemm, _peak, _threads
+from . import _checks, _fpenv, _gemm, _peak, _threads, _width
 from .kernels import profile as _kp
 from .kernels import epoch as _epoch
 from .kernels.activations import IDENTITY, SOFTMAX
@@ -63,7 +63,8 @@ from .kernels.costs import QUADRATIC
 #: the JSON schema's name and version: bumped when a field changes meaning or goes away
 #: /2 added the FMA peak (machine: fma_peak_gflops, compute_peak_gflops; phases: fma_fraction)
 #: and puts the roofline at the compute peak, the larger of the GEMM and FMA peaks
-#: (fields added since, without a bump: machine.matrix_gemm, which GEMM the matrix path runs)
+#: (fields added since, without a bump: machine.matrix_gemm, which GEMM the matrix path runs;
+#: machine.loop_width, the vector width the loops are compiled for)
 SCHEMA = "fastnn.profile/2"
 
 #: phase keys in epoch order, with the names the table prints
@@ -401,6 +402,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         gemm_note = plan.describe()
     else:
         gemm_note = _gemm.describe()
+        _width.ensure()  # as training's first loop call would (fastnn/_width.py)
     X, Y, data_note = _load_inputs(list(sizes), samples, dtype, data, seed)
     order = np.random.default_rng(seed).permutation(samples).astype(np.int64)
     model = cost_model(sizes, m, samples, np.dtype(dtype).itemsize, chosen, decay=lmbda > 0,
@@ -519,7 +521,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         "machine": {"gemm_peak_gflops": peak, "fma_peak_gflops": fma_peak,
                     "compute_peak_gflops": compute, "stream_gbs": bandwidth,
                     "cache_gbs": cache_bw, "ridge_flops_per_byte": compute / bandwidth,
-                    "matrix_gemm": gemm_note,
+                    "matrix_gemm": gemm_note, "loop_width": _width.describe(),
                     "cache_ridge_flops_per_byte": compute / cache_bw, "blas": blas,
                     "numba_threads": info["numba_threads"],
                     "numba_threading_layer": info["numba_threading_layer"],
@@ -561,7 +563,8 @@ def format_report(result):
         f"cache {mach['cache_gbs']:.1f} GB/s (ridge {mach['cache_ridge_flops_per_byte']:.1f}); "
         f"{mach['blas']}; numba {mach['numba_threads']} thread(s), "
         f"{mach['numba_threading_layer']}"
-        + (f"; matrix-path GEMM: {mach['matrix_gemm']}" if r["path"] == "matrix" else ""),
+        + (f"; matrix-path GEMM: {mach['matrix_gemm']}" if r["path"] == "matrix" else
+           f"; loop vector width: {mach.get('loop_width', 'not recorded')}"),
         "",
         f"{'layer':>5} {'phase':<24} {'ms':>9} {'share':>6} {'MFLOP':>9} {'bytes':>9} "
         f"{'GFLOP/s':>8} {'GB/s':>7} {'FLOP/B':>7} {'%peak':>6} {'%fma':>6} {'%bw':>6} "

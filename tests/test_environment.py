@@ -2,7 +2,7 @@
 
 $FASTNN_NUM_THREADS and $FASTNN_GEMM were read only where the matrix path ran: a network
 small enough for the loop path trained and predicted as if they were not set.
-($FASTNN_SUBNORMALS, added since, follows the same rule.)
+($FASTNN_SUBNORMALS and $FASTNN_LOOP_WIDTH, added since, follow the same rule.)
 """
 import numpy as np
 import pytest
@@ -18,6 +18,8 @@ SETTINGS = [
                            r"one of auto, engine, blas"),
     ("FASTNN_SUBNORMALS", "off", r"environment variable FASTNN_SUBNORMALS='off' is invalid; "
                                  r"expected one of flush, keep"),
+    ("FASTNN_LOOP_WIDTH", "1024", r"environment variable FASTNN_LOOP_WIDTH='1024' is invalid; "
+                                  r"expected one of auto, llvm, 256, 512"),
 ]
 
 

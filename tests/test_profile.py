@@ -121,7 +121,7 @@ PHASE_KEYS = {"layer", "phase", "seconds", "flops", "bytes", "gflops", "gbs", "i
 MACHINE_KEYS = {"gemm_peak_gflops", "fma_peak_gflops", "compute_peak_gflops", "stream_gbs",
                 "cache_gbs", "ridge_flops_per_byte",
                 "cache_ridge_flops_per_byte", "blas", "numba_threads", "numba_threading_layer",
-                "processor", "matrix_gemm"}
+                "processor", "matrix_gemm", "loop_width"}
 
 
 @pytest.fixture(scope="module")
