@@ -32,7 +32,6 @@ Exit status: 0 when every target passed, 1 otherwise (2 for bad arguments).
 """
 import argparse
 import concurrent.futures
-import hashlib
 import json
 import os
 import platform
