@@ -3,9 +3,12 @@
     python bench/compile_profile.py                  # [784,30,10] float32, 3 runs
     python bench/compile_profile.py --runs 5 --dtype float64 --top 15
     python bench/compile_profile.py --against ../old-checkout   # interleaved with another tree
+    python bench/compile_profile.py --cpus 2          # as a 2-core user runs it
 
 Each run is a fresh Python process with an empty ``NUMBA_CACHE_DIR`` (pinned to one CPU
-when the machine has more than one) that imports fastnn and makes the first call a user
+when the machine has more than one, or to ``--cpus`` CPUs: with two, the cold epoch
+compiles its backward pass in a helper process, fastnn/_coldstart.py, whose functions
+the per-function list below does not see) that imports fastnn and makes the first call a user
 makes: ``Network.fit`` for one epoch of 100 samples (or two mini-batches) with as many
 evaluation samples, which compiles the epoch's kernels and what evaluation needs. It reports:
 
@@ -165,6 +168,10 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=10, help="functions listed (default 10)")
     p.add_argument("--against", metavar="CHECKOUT",
                    help="another fastnn checkout to time in alternation with this one")
+    p.add_argument("--cpus", type=int, default=1,
+                   help="CPUs each run is pinned to (default 1; with 2 or more, a cold "
+                        "first epoch compiles its backward pass in a helper process: "
+                        "fastnn/_coldstart.py)")
     p.add_argument("--json", metavar="PATH", help="also write every run as JSON")
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -178,7 +185,15 @@ def main(argv=None):
     if len(sizes) < 2 or min(sizes) < 1:
         p.error(f"--sizes={args.sizes!r} is invalid: expected two or more positive sizes")
     spec = {"sizes": sizes, "dtype": args.dtype, "mini_batch_size": args.mini_batch_size}
-    cpu = 1 if (os.cpu_count() or 1) > 1 and sys.platform.startswith("linux") else None
+    if args.cpus < 1:
+        p.error(f"--cpus={args.cpus} is invalid: expected at least 1")
+    n_cpus = os.cpu_count() or 1
+    if args.cpus > n_cpus:
+        p.error(f"--cpus={args.cpus} is invalid: this machine has {n_cpus}")
+    # one CPU: CPU 1 (away from CPU 0's interrupts); more: CPUs 0 to k-1
+    cpu = None
+    if sys.platform.startswith("linux") and n_cpus > 1:
+        cpu = "1" if args.cpus == 1 else f"0-{args.cpus - 1}"
     trees = {"this tree": _importable_tree(ROOT)}
     if args.against:
         trees[args.against] = _importable_tree(args.against)
@@ -189,7 +204,7 @@ def main(argv=None):
     paths = sorted({r["path"] for rs in runs.values() for r in rs})
     print(f"cold compile of import + first fit, {sizes} {args.dtype}, mini-batch "
           f"{args.mini_batch_size} ({'/'.join(paths)} path)"
-          + (f", pinned to CPU {cpu}" if cpu is not None else ""))
+          + (f", pinned to CPU(s) {cpu}" if cpu is not None else ""))
     for label in trees:
         print(summary(label, runs[label], args.top))
     if args.json:

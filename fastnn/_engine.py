@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import _calibrate, _fpenv, _gemm, _matrix, _threads, _width
+from . import _calibrate, _coldstart, _fpenv, _gemm, _matrix, _threads, _width
 from .kernels import activations as _activations
 from .kernels import dense as _dense
 from .kernels import dropout as _dropout
@@ -210,13 +210,14 @@ class Engine:
         subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py);
         ``matrix`` or ``workers`` say whether parallel kernels may run in it (the matrix
         path on several threads; Hogwild). Every call reads all of fastnn's settings
-        ($FASTNN_GEMM, $FASTNN_CALIBRATE and $FASTNN_LOOP_WIDTH too), whichever path it takes, so that a bad
+        ($FASTNN_GEMM, $FASTNN_CALIBRATE, $FASTNN_LOOP_WIDTH and $FASTNN_COLD_START too), whichever path it takes, so that a bad
         one is a ValueError naming the variable on the loop path as on the matrix path,
         never ignored."""
         threads = _threads.resolve(self.threads if workers is None else workers)
         _gemm.use_engine()
         _calibrate.mode()
         _width.setting()
+        _coldstart.setting()
         if not matrix:
             _width.ensure()  # measured once per machine where the CPU has AVX-512
         parallel = workers is not None or (matrix and threads > 1)
@@ -240,6 +241,8 @@ class Engine:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
+        if not self.uses_matrix(m):
+            _coldstart.prepare(self)  # a cold first epoch compiles on two cores
         with self._running(self.uses_matrix(m)) as threads:
             start = time.perf_counter()
             if self.uses_matrix(m):

@@ -2,7 +2,8 @@
 
 $FASTNN_NUM_THREADS and $FASTNN_GEMM were read only where the matrix path ran: a network
 small enough for the loop path trained and predicted as if they were not set.
-($FASTNN_SUBNORMALS and $FASTNN_LOOP_WIDTH, added since, follow the same rule.)
+($FASTNN_SUBNORMALS, $FASTNN_LOOP_WIDTH and $FASTNN_COLD_START, added since, follow the
+same rule.)
 """
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ SETTINGS = [
                                  r"expected one of flush, keep"),
     ("FASTNN_LOOP_WIDTH", "1024", r"environment variable FASTNN_LOOP_WIDTH='1024' is invalid; "
                                   r"expected one of auto, llvm, 256, 512"),
+    ("FASTNN_COLD_START", "threads", r"environment variable FASTNN_COLD_START='threads' is "
+                                     r"invalid; expected one of parallel, serial"),
 ]
 
 
