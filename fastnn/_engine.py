@@ -5,7 +5,6 @@ dtype) and calls the kernels on a flat parameter buffer. It holds no parameters 
 so one engine serves any buffer of its layout (the network's, a checkpoint's, a copy).
 """
 import contextlib
-import os
 import time
 
 import numpy as np
@@ -244,7 +243,6 @@ class Engine:
         if not self.uses_matrix(m):
             _coldstart.prepare(self)  # a cold first epoch compiles on two cores
         with self._running(self.uses_matrix(m)) as threads:
-            start = time.perf_counter()
             if self.uses_matrix(m):
                 path = self._matrix()
                 plan = self.plan(m, threads)
@@ -256,7 +254,6 @@ class Engine:
                                    self.act_params, self.cost, X, Y, order, m,
                                    self.dtype(eta), decay, ident, ws_z, ws_a, ws_d,
                                    self._scratch)
-            _test_slowdown(start)
 
     def train_epoch_async(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None,
                           workers=None, sync_every=None):
@@ -282,12 +279,10 @@ class Engine:
             self._workspaces[key] = ws
         decay = self.dtype(1.0 - eta * lmbda / n)
         with self._running(workers=workers) as workers:
-            start = time.perf_counter()
             with _threads.limit(workers):
                 _hogwild.train_epoch_async(params, self.w_off, self.b_off, self.sizes,
                                            self.acts, self.act_params, self.cost, X, Y, order,
                                            m, self.dtype(eta), decay, workers, sync_every, *ws)
-            _test_slowdown(start)
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
                             optimizer, state, dropout, seed, epoch, clip_norm=None, n=None,
@@ -311,7 +306,6 @@ class Engine:
         coef = np.zeros(5, self.dtype)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         with self._running(self.uses_matrix(m)) as threads:
-            start = time.perf_counter()
             if self.uses_matrix(m):
                 path = self._matrix()
                 plan = self.plan(m, threads, "general")
@@ -329,7 +323,6 @@ class Engine:
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                     state.buffers, state.step, drop_p, key, int(epoch), ident, ws_z, ws_a,
                     ws_d, mask, state.grad, coef, clip, int(batch0), n_batches)
-            _test_slowdown(start)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
         """One optimizer step on ``params`` from the mean gradient ``grad`` (read, not
@@ -441,14 +434,6 @@ class Engine:
             return 0.0
         w = params[:self.n_weights].astype(np.float64)
         return 0.5 * (lmbda / n) * float(np.sum(np.square(w)))
-
-
-def _test_slowdown(start):
-    """Test-only: with FASTNN_TEST_SLOWDOWN=f set, an epoch takes f times as long (by
-    sleeping), so tests can show that the benchmark gate catches a slower engine."""
-    factor = os.environ.get("FASTNN_TEST_SLOWDOWN")
-    if factor:
-        time.sleep(max(float(factor) - 1.0, 0.0) * (time.perf_counter() - start))
 
 
 class OptimizerState:

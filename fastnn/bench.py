@@ -43,10 +43,6 @@ CONFIGS = {
               cost="log_likelihood", mini_batch_size=128),
 }
 
-#: a test-only switch: the engine's epochs take this many times as long (the gate must fail)
-SLOWDOWN_VARIABLE = "FASTNN_TEST_SLOWDOWN"
-
-
 def gemm_seconds(A, B, C):
     """Seconds for one C = A @ B (NumPy's BLAS): the yardstick of the peak."""
     start = time.perf_counter()
@@ -143,8 +139,7 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
             "numba_threading_layer": info["numba_threading_layer"], "repeats": repeats,
             "matrix_gemm": _gemm.describe(), "loop_width": _width.describe(),
             "fma_below_gemm": fma_peak < peak,
-            "n_samples": n_samples, "machine": platform.processor() or platform.machine(),
-            "slowdown": os.environ.get(SLOWDOWN_VARIABLE)}
+            "n_samples": n_samples, "machine": platform.processor() or platform.machine()}
 
 
 def machine_key(blas, dtype, threads):

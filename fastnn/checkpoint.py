@@ -28,17 +28,12 @@ import json
 import math
 import os
 import re
-import signal
 import warnings
 import zipfile
 
 import numpy as np
 
 from ._io import _ARCHIVE_ERRORS, _brief, atomic_write, read_member
-
-#: a test-only switch: the process kills itself (SIGKILL) in the middle of writing the
-#: checkpoint of this many epochs, after the data and before the fsync and rename
-KILL_VARIABLE = "FASTNN_TEST_KILL_IN_CHECKPOINT"
 
 FORMAT = "fastnn-checkpoint"
 VERSION = 1
@@ -84,14 +79,7 @@ def save(folder, epochs_done, arrays, meta, keep=2, batches_done=0):
                 sha256={name: _digest(a) for name, a in arrays.items()})
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
     path = path_for(folder, epochs_done, batches_done)
-    kill = os.environ.get(KILL_VARIABLE) == str(int(epochs_done))
-
-    def write(f):
-        np.savez(f, meta=blob, **arrays)
-        if kill:
-            f.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-    atomic_write(path, write, stale=_NAMES)
+    atomic_write(path, lambda f: np.savez(f, meta=blob, **arrays), stale=_NAMES)
     _prune(folder, (int(epochs_done), int(batches_done)), meta.get("run"), keep)
     return path
 

@@ -163,6 +163,7 @@ def test_a_newer_version_is_refused(tmp_path):
 CHILD = """
 import sys, fastnn
 from fastnn.data import load_dataset
+{hook}
 ds = load_dataset({sample!r})
 X, y = ds.train
 # load the compiled kernels first, so that the kills land in training: on a fast core
@@ -195,11 +196,30 @@ def _resume(data, folder, **extra):
     return net.params
 
 
-def _child(tmp_path, folder, env=None, extra=None):
+#: The child kills itself (SIGKILL) in the middle of writing the checkpoint of KILL_AT
+#: epochs: after the arrays are written into the temporary file, before its fsync and
+#: rename (checkpoint.save writes them with one np.savez, its metadata among them).
+KILL_HOOK = """
+import json, os, signal
+from fastnn import checkpoint
+_savez = checkpoint.np.savez
+
+def _savez_then_die(f, **arrays):
+    _savez(f, **arrays)
+    if json.loads(arrays["meta"].tobytes())["epochs_done"] == KILL_AT:
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+checkpoint.np.savez = _savez_then_die
+"""
+
+
+def _child(tmp_path, folder, kill_at=None, extra=None):
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(sample=SAMPLE, epochs=EPOCHS, extra=extra or {}))
+    hook = "" if kill_at is None else KILL_HOOK.replace("KILL_AT", str(int(kill_at)))
+    script.write_text(CHILD.format(sample=SAMPLE, epochs=EPOCHS, extra=extra or {}, hook=hook))
     return subprocess.Popen([sys.executable, str(script), str(folder)], stdout=subprocess.PIPE,
-                            text=True, env=dict(os.environ, **(env or {})))
+                            text=True)
 
 
 #: The child below counts the steps it takes that could matter to a kill: a segment of
@@ -404,7 +424,7 @@ def test_sigkill_at_every_kind_of_step_loses_nothing(data, tmp_path, extra):
 @pytest.mark.parametrize("kill_at", [1, 7])
 def test_sigkill_in_the_middle_of_a_checkpoint_write(data, tmp_path, kill_at):
     folder = tmp_path / "run"
-    child = _child(tmp_path, folder, {ckpt.KILL_VARIABLE: str(kill_at)})
+    child = _child(tmp_path, folder, kill_at)
     out, _ = child.communicate(timeout=300)
     assert child.returncode == -signal.SIGKILL and "done" not in out
     leftovers = [n for n in os.listdir(folder) if n.endswith(".tmp")]
