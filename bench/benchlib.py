@@ -11,7 +11,8 @@ from ``fastnn.bench.CONFIGS``):
   eta 0.1 (50,000 = 390 x 128 + 80: the last mini-batch has 80 samples);
 
 lambda = 0 for all. Implementations: the engine (``Network._engine.train_epoch``), the
-public API (``Network.train_epoch`` with class labels: its checks included), the NumPy matrix version (``fastnn.baselines.NumpyMatrixNetwork``), JAX jit + lax.scan and
+public API (``Network.train_epoch`` with class labels: its checks included), the NumPy
+matrix version (``fastnn.baselines.NumpyMatrixNetwork``), JAX jit + lax.scan and
 PyTorch eager (``fastnn.anchors``, when installed), each in float32 and float64, and the
 naive per-sample reference (``fastnn.reference.ReferenceNetwork``, float64). The
 reference is timed on a subset (5,000 samples for A and B, 500 for C) and its time is

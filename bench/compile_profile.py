@@ -93,7 +93,8 @@ for ts, ev in recorder.buffer:
         own[name] += ts - start - inner
         if stack:
             stack[-1][2] += ts - start
-print(json.dumps({"fastnn": fastnn.__file__, "path": "matrix" if net._engine.uses_matrix(m) else "loops", "import_s": t_import, "fit_s": t_fit,
+path = "matrix" if net._engine.uses_matrix(m) else "loops"
+print(json.dumps({"fastnn": fastnn.__file__, "path": path, "import_s": t_import, "fit_s": t_fit,
                   "total_s": time.perf_counter() - t0, "llvm": parts, "own": own}))
 """
 

@@ -1,4 +1,6 @@
-import os, sys  # noqa: E401
+import os  # noqa: E401
+import sys
+
 # bench/ is not a package: make its modules (benchlib, ...) importable by name.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

@@ -35,9 +35,9 @@ on two of C's products, whatever the matrix path chose on this machine.
 import numpy as np
 
 import fastnn
+from fastnn import _blas, _gemm
 from fastnn.baselines import NumpyMatrixNetwork
 from fastnn.bench import CONFIGS
-from fastnn import _blas, _gemm
 from fastnn.kernels import activations, dense, update
 
 SEED = 0

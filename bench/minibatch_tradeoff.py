@@ -19,7 +19,6 @@ import json
 import os
 import sys
 
-
 import fastnn
 from fastnn.data import load_dataset
 

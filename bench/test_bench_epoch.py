@@ -21,9 +21,8 @@ disabled (the default) that short epoch is all that runs, so ``python -m pytest 
 is a quick smoke test. The ratio tables printed at the end are written to
 .benchmarks/ratios.json.
 """
-import pytest
-
 import benchlib
+import pytest
 
 CASES = benchlib.case_ids()
 

@@ -18,10 +18,9 @@ after the other (adjacent, not interleaved; medians of at least 5 rounds, about 
 each). The table at the end pairs them: microseconds per call, NumPy/kernel and GFLOP/s
 (GB/s for the update, which is bound by memory).
 """
-import pytest
-
 import benchlib
 import kernellib
+import pytest
 
 SPECS = kernellib.specs()
 

@@ -64,12 +64,11 @@ reports for these techniques on MNIST.
 
 ``--plot dropout.png`` draws the test and training accuracy per epoch of the four runs.
 """
+import _common
 import numpy as np
 
 import fastnn
 from fastnn.augment import Augmenter
-
-import _common
 
 RUNS = ("plain", "dropout", "expanded", "on_the_fly")
 

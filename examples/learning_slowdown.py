@@ -26,11 +26,10 @@ that starts more wrong does not learn more slowly.
 
 ``--plot slowdown.png`` draws the output (and the cost) per epoch, four curves.
 """
+import _common
 import numpy as np
 
 import fastnn
-
-import _common
 
 STARTS = ((0.6, 0.9), (2.0, 2.0))
 COSTS = ("quadratic", "cross_entropy")

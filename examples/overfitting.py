@@ -54,11 +54,10 @@ without L2.
 ``--plot overfitting.png`` draws the training cost and the training and test accuracy
 per epoch of both runs.
 """
+import _common
 import numpy as np
 
 import fastnn
-
-import _common
 
 
 def run(lmbda, X, y, X_test, y_test, args):

@@ -40,12 +40,11 @@ network's backprop gives a − y to the last bit.
 
 ``--plot softmax.png`` draws every a_k as z_j sweeps with the other inputs fixed.
 """
+import _common
 import numpy as np
 
 import fastnn
 from fastnn.kernels.activations import log_softmax_rows, softmax_rows
-
-import _common
 
 
 def softmax(Z):

@@ -31,11 +31,10 @@ both are still improving.
 
 ``--plot init.png`` draws the validation accuracy per epoch of both runs.
 """
+import _common
 import numpy as np
 
 import fastnn
-
-import _common
 
 
 def run(initializer, X, y, X_val, y_val, args):

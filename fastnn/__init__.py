@@ -15,5 +15,6 @@ from . import augment, optim, schedules  # noqa: E402
 from ._io import ModelFileError  # noqa: E402
 from .network import Network, TrainingDiverged, load  # noqa: E402
 from .stream import StreamedInputs  # noqa: E402
+
 __all__ = ["Network", "TrainingDiverged", "ModelFileError", "load", "optim", "schedules",
            "augment", "StreamedInputs", "__version__"]

@@ -39,7 +39,8 @@ def numpy_blas_infos():
         return []
     infos = [i for i in infos if i.get("user_api") == "blas" and i.get("filepath")]
     root = os.path.dirname(os.path.dirname(np.__file__))
-    numpy_dirs = tuple(os.path.join(root, d) for d in ("numpy.libs", os.path.join("numpy", ".dylibs")))
+    numpy_dirs = tuple(os.path.join(root, d)
+                       for d in ("numpy.libs", os.path.join("numpy", ".dylibs")))
     return sorted(infos, key=lambda i: not i["filepath"].startswith(numpy_dirs))
 
 

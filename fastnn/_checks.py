@@ -1,4 +1,5 @@
-"""Input validation at the API edge: every error names the argument, the value and what was expected."""
+"""Input validation at the API edge: every error names the argument, the value and what
+was expected."""
 import numbers
 import os
 
@@ -28,14 +29,16 @@ def check_sizes(sizes):
         raise ValueError(f"sizes={sizes!r} must list at least an input and an output layer")
     for s in out:
         if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-            raise ValueError(f"sizes={sizes!r}: every layer size must be a positive integer, got {s!r}")
+            raise ValueError(f"sizes={sizes!r}: every layer size must be a positive integer, "
+                             f"got {s!r}")
     return tuple(int(s) for s in out)
 
 
 def check_positive(name, value, integer=False):
     """A positive finite number (an int when ``integer``)."""
     kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value) \
+            or value <= 0:
         what = "a positive integer" if integer else "a positive finite number"
         raise ValueError(f"{name}={value!r} is invalid; expected {what}")
     return int(value) if integer else float(value)

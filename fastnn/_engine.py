@@ -209,9 +209,9 @@ class Engine:
         subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py);
         ``matrix`` or ``workers`` say whether parallel kernels may run in it (the matrix
         path on several threads; Hogwild). Every call reads all of fastnn's settings
-        ($FASTNN_GEMM, $FASTNN_CALIBRATE, $FASTNN_LOOP_WIDTH and $FASTNN_COLD_START too), whichever path it takes, so that a bad
-        one is a ValueError naming the variable on the loop path as on the matrix path,
-        never ignored."""
+        ($FASTNN_GEMM, $FASTNN_CALIBRATE, $FASTNN_LOOP_WIDTH and $FASTNN_COLD_START too),
+        whichever path it takes, so that a bad one is a ValueError naming the variable on
+        the loop path as on the matrix path, never ignored."""
         threads = _threads.resolve(self.threads if workers is None else workers)
         _gemm.use_engine()
         _calibrate.mode()

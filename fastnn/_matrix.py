@@ -29,7 +29,8 @@ the β term, ``W ← δᵀA + (1 − ηλ/n) W``, straight into the weights (the
 that β term too; for BLAS fastnn/_blas.py binds it; where it cannot, one GEMM into a
 scratch matrix and one pass ``W ← βW + G``, about 5% slower on config C). The general
 epoch writes the mean gradient into the flat gradient buffer and hands it to the fused
-optimizer step, as the loop path does. Both give the same results as the loop path up to floating-point rounding.
+optimizer step, as the loop path does. Both give the same results as the loop path up to
+floating-point rounding.
 """
 import collections
 import contextlib

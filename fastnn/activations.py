@@ -4,8 +4,8 @@ An activation is given as a name, or as ``(name, parameter)`` for the parametriz
 ``("leaky_relu", α)`` (default α = 0.01), ``("elu", α)`` (default 1.0) and
 ``("swish", β)`` (default 1.0).
 """
-import numbers
 import math
+import numbers
 
 from .kernels import activations as _k
 

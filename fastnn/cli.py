@@ -86,7 +86,8 @@ def _parser():
                             "N(0, 2/(n_in+n_out)) (glorot) or N(0, 2/n_in) (he)")
     train.add_argument("--optimizer", default="sgd",
                        choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
-                                "amsgrad"], help="update rule (PyTorch's defaults; see fastnn.optim)")
+                                "amsgrad"],
+                       help="update rule (PyTorch's defaults; see fastnn.optim)")
     train.add_argument("--l1", type=float, default=0.0, help="L1 regularization strength")
     train.add_argument("--clip-norm", type=float, default=None, metavar="C",
                        help="scale every mini-batch's gradient down to norm C when above it")

@@ -12,7 +12,7 @@ from . import _checks, _threads
 from . import checkpoint as _ckpt
 from . import stream as _stream
 from ._engine import Engine, OptimizerState
-from ._io import load_model, save_model, ModelFileError
+from ._io import ModelFileError, load_model, save_model
 from .activations import activation_code, parse_activation
 from .costs import cost_code
 from .optim import SGD, get_optimizer

@@ -81,7 +81,8 @@ class Network(object):
         self.cost = cost
 
     def __repr__(self):
-        return f"network2.Network({list(self.sizes)!r}, cost={getattr(self.cost, '__name__', self.cost)})"
+        cost = getattr(self.cost, "__name__", self.cost)
+        return f"network2.Network({list(self.sizes)!r}, cost={cost})"
 
     def default_weight_initializer(self):
         """Weights N(0, 1/n_in) and biases N(0, 1), drawn from ``np.random`` in the book's order."""
@@ -195,8 +196,8 @@ class Network(object):
             net = self._engine()
             net.threads = threads
             if extras or hogwild:
-                from .optim import get_optimizer
                 from ._engine import OptimizerState
+                from .optim import get_optimizer
                 opt = get_optimizer(optimizer)
                 state = OptimizerState(opt, net._engine.n_params, net.dtype)
                 drop = net._dropout(dropout)
@@ -247,8 +248,9 @@ class Network(object):
                 evaluation_accuracy.append(accuracy)
                 print("Accuracy on evaluation data: {} / {}".format(accuracy, n_data))
                 if accuracy > best[0]:
-                    best = (accuracy, j, ([w.copy() for w in self.weights],
-                                          [b.copy() for b in self.biases]) if restore_best else None)
+                    kept = ([w.copy() for w in self.weights],
+                            [b.copy() for b in self.biases]) if restore_best else None
+                    best = (accuracy, j, kept)
             print()
             if early_stopping_n and j - best[1] >= early_stopping_n:
                 print("Early stopping: no better accuracy in the last {} epochs".format(

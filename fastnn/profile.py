@@ -55,8 +55,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _checks, _fpenv, _gemm, _peak, _threads, _width
-from .kernels import profile as _kp
 from .kernels import epoch as _epoch
+from .kernels import profile as _kp
 from .kernels.activations import IDENTITY, SOFTMAX
 from .kernels.costs import QUADRATIC
 
@@ -513,7 +513,8 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                      f"({b['architecture']})" for b in info["blas"]) or "no BLAS found"
     return {
         "schema": SCHEMA,
-        "network": {"sizes": [int(s) for s in sizes], "activations": [str(a) for a in net.activations],
+        "network": {"sizes": [int(s) for s in sizes],
+                    "activations": [str(a) for a in net.activations],
                     "cost": cost, "weights": weights},
         "mini_batch_size": m, "samples": samples, "dtype": np.dtype(dtype).name,
         "threads": threads, "path": chosen, "eta": eta, "lmbda": lmbda, "repeats": repeats,
@@ -666,7 +667,8 @@ def sweep(kind, sizes=(784, 100, 10), mini_batch_size=10, dtype="float32", threa
             "per_sample_us": r["per_sample_us"],
             "phase_us_per_sample": {k: v / n * 1e6 for k, v in per_phase.items()},
             "difference": r["difference"], "regime": r["regime"],
-            "bound_shares": r["bound_shares"], "six_weights_gflops": r["model"]["six_weights_gflops"],
+            "bound_shares": r["bound_shares"],
+            "six_weights_gflops": r["model"]["six_weights_gflops"],
             "model_gflops": r["model"]["epoch_gflops"],
             "peak_fraction": r["model"]["epoch_gflops"] / r["machine"]["gemm_peak_gflops"],
             "gemm_peak_gflops": r["machine"]["gemm_peak_gflops"]})

@@ -898,7 +898,8 @@ def command(args):
             etas=None if args.etas is None else _numbers("--etas", args.etas),
             lmbdas=None if args.lmbdas is None else _numbers("--lmbdas", args.lmbdas),
             batch_sizes=_numbers("--batch-sizes", args.batch_sizes, int),
-            trial_sizes=None if args.trial_sizes is None else _numbers("--trial-sizes", args.trial_sizes, int),
+            trial_sizes=None if args.trial_sizes is None else
+            _numbers("--trial-sizes", args.trial_sizes, int),
             final_epochs=args.final_epochs, patience=args.patience, output=args.output)
     runner = make_runner(args.scheduler, args.workers, args.in_process, args.scheduler_file)
     tuner = None

@@ -7,9 +7,8 @@ data, or ``DataError`` naming the file. See ``_harness.py``.
 """
 import gzip
 
-import numpy as np
-
 import _harness
+import numpy as np
 
 with _harness.instrumented_imports():
     from fastnn.data import DataError, read_idx, write_idx

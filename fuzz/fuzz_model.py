@@ -7,9 +7,8 @@ A correct answer is a network consistent with its sizes, or ``ModelFileError`` (
 """
 import os
 
-import numpy as np
-
 import _harness
+import numpy as np
 
 with _harness.instrumented_imports():
     import fastnn

@@ -10,9 +10,8 @@ import gzip
 import os
 import pickle
 
-import numpy as np
-
 import _harness
+import numpy as np
 
 with _harness.instrumented_imports():
     from fastnn.data import DataError, load_mnist_pickle

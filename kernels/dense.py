@@ -399,7 +399,8 @@ def weight_product(D, A_in, rows, alpha, beta_w, W_out):
 
 @jit
 def bias_gradient(D, alpha, beta_b, b_out):
-    """b_out ← β_b b_out + α Σ_r δ[r] (a zero β overwrites). Shapes: D (m, n_out), b_out (n_out,)."""
+    """b_out ← β_b b_out + α Σ_r δ[r] (a zero β overwrites).
+    Shapes: D (m, n_out), b_out (n_out,)."""
     m, n_out = D.shape
     for j in range(n_out):
         s = ZERO * alpha

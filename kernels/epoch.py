@@ -144,8 +144,9 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
 
     Per mini-batch: a fresh dropout mask (dropout.py), the forward pass, the mean gradient
     of the unregularized cost into ``grad`` (scaled to norm at most ``clip`` when
-    ``clip`` > 0), then one fused optimizer step (optim.py) with l2 = λ/n and l1 = λ₁/n. ``state`` is (3, n_params) optimizer state; ``step`` a
-    1-entry int64 array holding the optimizer's step count t (updated); ``coef`` a
+    ``clip`` > 0), then one fused optimizer step (optim.py) with l2 = λ/n and l1 = λ₁/n.
+    ``state`` is (3, n_params) optimizer state; ``step`` a 1-entry int64 array holding
+    the optimizer's step count t (updated); ``coef`` a
     5-entry array of the parameters' dtype (per-step coefficients). The mini-batches are
     numbers ``batch0``, ``batch0`` + 1, ... of an epoch of ``n_batches`` (the dropout
     masks depend on them): 0 and ⌈len(order)/m⌉ for a whole epoch, other values for one

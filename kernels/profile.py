@@ -17,8 +17,14 @@ could be a denormal or a NaN and change it.
 from ._jit import jit
 from .activations import activate
 from .costs import output_delta
-from .dense import (bias_gradient, delta_product, forward_product, hidden_delta,
-                    scale_weights, weight_product)
+from .dense import (
+    bias_gradient,
+    delta_product,
+    forward_product,
+    hidden_delta,
+    scale_weights,
+    weight_product,
+)
 from .epoch import _block, layer_biases, layer_weights
 
 

@@ -10,12 +10,12 @@ import sys
 
 import numpy as np
 import pytest
+from test_cli import SAMPLE, run_cli
 
 import fastnn
 from fastnn import cli, network2
 from fastnn.data import load_dataset, read_idx
 from fastnn.plot import learning_curves, plot_history
-from test_cli import SAMPLE, run_cli
 
 matplotlib_image = pytest.importorskip("matplotlib.image", reason='pip install "fastnn[plot]"')
 

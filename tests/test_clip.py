@@ -2,11 +2,11 @@
 the arguments, and what it is for (an exploding step kept finite)."""
 import numpy as np
 import pytest
+from _oracle import reference_of, rel_err, targets
 
 import fastnn
 from fastnn.kernels import optim as koptim
 from fastnn.reference import ReferenceOptimizer
-from _oracle import reference_of, rel_err, targets
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

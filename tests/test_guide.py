@@ -1,5 +1,6 @@
-"""docs/guide.md runs as written (and docs/sklearn.md's examples): its ``python`` blocks in order in one namespace, and every
-``$`` line of its ``console`` blocks as a command, all in one working folder.
+"""docs/guide.md runs as written (and docs/sklearn.md's examples): its ``python`` blocks in
+order in one namespace, and every ``$`` line of its ``console`` blocks as a command, all in
+one working folder.
 
 A ``$ fastnn ...`` line runs ``fastnn.cli.main`` in this process; any other command runs
 as a process (``dask ...`` as ``python -m dask ...``, so the installed Python's Dask is

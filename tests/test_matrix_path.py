@@ -9,12 +9,11 @@ import itertools
 
 import numpy as np
 import pytest
+from _oracle import reference_of, rel_err, targets
 
 import fastnn
 from fastnn import _blas, _matrix
 from fastnn.reference import ReferenceOptimizer
-
-from _oracle import reference_of, rel_err, targets
 
 HIDDEN = ["sigmoid", "tanh", "relu", "identity", ("leaky_relu", 0.1), ("elu", 0.7),
           ("swish", 1.3)]

@@ -13,7 +13,6 @@ from fastnn import ModelFileError, Network, TrainingDiverged
 from fastnn._io import atomic_write
 from fastnn.data import load_dataset
 
-
 # ---------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
@@ -287,8 +286,10 @@ BAD_FIT = [
     ("X 1-D other", dict(X=np.zeros(5)), r"X has shape \(5,\)"),
     ("X 3-D", dict(X=np.zeros((5, 4, 1))), r"X has shape \(5, 4, 1\)"),
     ("X empty", dict(X=np.zeros((0, 4)), y=np.zeros(0, dtype=int)), r"X is empty.*\(0, 4\)"),
-    ("X NaN", dict(X=_nan_at(2, 1, np.nan)), r"X holds a non-finite value .*nan.* row 2, column 1"),
-    ("X inf", dict(X=_nan_at(4, 3, -np.inf)), r"X holds a non-finite value .*-inf.* row 4, column 3"),
+    ("X NaN", dict(X=_nan_at(2, 1, np.nan)),
+     r"X holds a non-finite value .*nan.* row 2, column 1"),
+    ("X inf", dict(X=_nan_at(4, 3, -np.inf)),
+     r"X holds a non-finite value .*-inf.* row 4, column 3"),
     ("label too big", dict(y=np.array([0, 1, 0, 7, 1])), r"y\[3\] = 7 is out of range.*0\.\.1"),
     ("label negative", dict(y=np.array([0, -1, 0, 1, 1])), r"y\[1\] = -1 is out of range"),
     ("label count", dict(y=np.array([0, 1, 0, 1])), r"y has 4 labels for 5 samples"),
@@ -300,7 +301,8 @@ BAD_FIT = [
     ("eta NaN", dict(eta=float("nan")), r"eta=nan is invalid"),
     ("eta inf", dict(eta=float("inf")), r"eta=inf is invalid"),
     ("eta str", dict(eta="0.5"), r"eta='0\.5' is invalid"),
-    ("mini_batch_size 0", dict(mini_batch_size=0), r"mini_batch_size=0 is invalid.*positive integer"),
+    ("mini_batch_size 0", dict(mini_batch_size=0),
+     r"mini_batch_size=0 is invalid.*positive integer"),
     ("mini_batch_size 2.5", dict(mini_batch_size=2.5), r"mini_batch_size=2\.5 is invalid"),
     ("mini_batch_size True", dict(mini_batch_size=True), r"mini_batch_size=True is invalid"),
     ("epochs 0", dict(epochs=0), r"epochs=0 is invalid"),
@@ -313,7 +315,8 @@ BAD_FIT = [
      r"evaluation_data\[1\] has 2 labels for 3 samples"),
     ("evaluation_data label range", dict(evaluation_data=(np.zeros((3, 4)), np.array([0, 2, 1]))),
      r"evaluation_data\[1\]\[1\] = 2 is out of range"),
-    ("evaluation_data not a pair", dict(evaluation_data=(X_OK,)), r"evaluation_data=.*expected a pair"),
+    ("evaluation_data not a pair", dict(evaluation_data=(X_OK,)),
+     r"evaluation_data=.*expected a pair"),
     ("callback", dict(callback=5), r"callback=5 is not callable"),
 ]
 

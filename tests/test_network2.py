@@ -188,7 +188,8 @@ def test_json_files_both_ways(tmp_path):
     raw = json.loads(path.read_text())
     assert set(raw) == {"sizes", "weights", "biases", "cost"}
     assert raw["sizes"] == [6, 4, 3] and raw["cost"] == "QuadraticCost"
-    assert np.array(raw["weights"][0]).shape == (4, 6) and np.array(raw["biases"][1]).shape == (3, 1)
+    assert np.array(raw["weights"][0]).shape == (4, 6)
+    assert np.array(raw["biases"][1]).shape == (3, 1)
     loaded = network2.load(str(path))
     assert loaded.cost is network2.QuadraticCost
     for got, want in zip(loaded.weights + loaded.biases, net.weights + net.biases):

@@ -538,7 +538,8 @@ def _float32_shift_ll(Z, Y):
 NAIVE = [
     ("softmax exp(z)/Σexp(z)", check_softmax, _np(lambda Z: np.exp(Z) / np.exp(Z).sum(1)[:, None])),
     ("log(softmax(z))", check_log_softmax,
-     _np(lambda Z: np.log(np.exp(Z - Z.max(1)[:, None]) / np.exp(Z - Z.max(1)[:, None]).sum(1)[:, None]))),
+     _np(lambda Z: np.log(np.exp(Z - Z.max(1)[:, None])
+                          / np.exp(Z - Z.max(1)[:, None]).sum(1)[:, None]))),
     ("log-softmax z − (max + ln Σ)", check_log_softmax, _np(_old_log_softmax)),
     ("logsumexp without the max", check_log_softmax,
      _np(lambda Z: Z - np.log(np.exp(Z).sum(1))[:, None])),

@@ -14,6 +14,7 @@ import re
 import numba
 import numpy as np
 import pytest
+
 from fastnn import _gemm
 from fastnn.kernels import optim as k
 from fastnn.kernels._jit import FASTMATH

@@ -127,7 +127,8 @@ def test_wheel_installs_and_runs_in_a_venv(wheel, tmp_path):
                            "--no-cache-dir", str(wheel)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"pip install failed:\n{proc.stdout}\n{proc.stderr}"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    site = subprocess.run([str(py), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     site = Path(site).resolve()
     deps = _dependency_folders()

@@ -4,11 +4,10 @@ import itertools
 
 import numpy as np
 import pytest
+from _oracle import reference_of, rel_err, targets
 
 import fastnn
 from fastnn.reference import ReferenceOptimizer, dropout_masks
-
-from _oracle import reference_of, rel_err, targets
 
 NEW_HIDDEN = ["leaky_relu", ("leaky_relu", 0.2), "elu", ("elu", 0.5), "swish", ("swish", 1.7)]
 PAIRS = [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood"), ("identity", "quadratic"),

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from fastnn.reference import (
-    ACTIVATIONS, COSTS, OPTIMIZERS, ReferenceNetwork, ReferenceOptimizer, dropout_masks,
+    ACTIVATIONS,
+    COSTS,
+    OPTIMIZERS,
+    ReferenceNetwork,
+    ReferenceOptimizer,
+    dropout_masks,
     splitmix64,
 )
 

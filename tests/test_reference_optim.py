@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from fastnn.reference import (
-    ReferenceNetwork, ReferenceOptimizer, dropout_masks, regularized_gradients,
+    ReferenceNetwork,
+    ReferenceOptimizer,
+    dropout_masks,
+    regularized_gradients,
 )
 
 RTOL = 1e-10

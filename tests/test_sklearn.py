@@ -25,7 +25,6 @@ from fastnn import Network, TrainingDiverged  # noqa: E402
 from fastnn.data import load_dataset  # noqa: E402
 from fastnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
-
 # ---------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
