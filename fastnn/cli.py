@@ -5,10 +5,10 @@ a dataset, ``predict`` classifies inputs from a file, ``plot`` draws learning cu
 a saved history, ``bench`` and ``profile`` time the engine, ``calibrate`` shows or redoes
 the choices measured on this machine (docs/cli.md shows each).
 
-Each subcommand is a ``_add_<name>(commands)`` that builds its parser and a ``_<name>(args)``
-that runs it, listed in ``main``. Run ``fastnn COMMAND --help`` for the options. Errors in
-the arguments or the data are reported on one line, naming the argument or file, with exit
-status 2.
+Each subcommand is a ``_add_<name>(commands)`` that builds its parser (``tune``'s is
+``tune.add_parser``) and a ``_<name>(args)`` that runs it, listed in ``main``. Run
+``fastnn COMMAND --help`` for the options. Errors in the arguments or the data are
+reported on one line, naming the argument or file, with exit status 2.
 """
 import argparse
 import json
@@ -66,6 +66,19 @@ def _parser():
         prog="fastnn", description="Fast training of fully connected networks on the CPU.")
     parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_predict(commands)
+    _add_plot(commands)
+    _add_calibrate(commands)
+    _add_bench(commands)
+    _add_profile(commands)
+    from . import tune
+    tune.add_parser(commands, _network_arguments)
+    return parser
+
+
+def _add_train(commands):
     train = commands.add_parser(
         "train", help="train a network on the default dataset (Fashion-MNIST)",
         description="Train a network with mini-batch SGD. The defaults are the book's chapter-3 "
@@ -134,10 +147,9 @@ def _parser():
     train.add_argument("--quiet", action="store_true",
                        help="print only the final summary (no per-epoch lines, no progress "
                             "bar; the bar is also off when stderr is not a terminal)")
-    _add_evaluate(commands)
-    _add_predict(commands)
-    _add_plot(commands)
-    _add_calibrate(commands)
+
+
+def _add_bench(commands):
     bench = commands.add_parser(
         "bench", help="time the engine against the NumPy matrix version; optionally gate",
         description="Time one epoch of the engine and of the NumPy matrix version on configs "
@@ -163,6 +175,9 @@ def _parser():
                        help="set this kind of machine's entry of the baseline file PATH to "
                             "the measured ratios, keeping the rest of the file (the gate "
                             "uses that entry on the same CPU, BLAS kernel, dtype and threads)")
+
+
+def _add_profile(commands):
     prof = commands.add_parser(
         "profile", help="time every phase of every layer of an epoch against a cost model",
         description="Time each phase of each layer (forward product, activation, output "
@@ -197,9 +212,6 @@ def _parser():
     prof.add_argument("--json", default=None, help="write the result as JSON to this path")
     prof.add_argument("--plot", default=None, metavar="FOLDER",
                       help="write PNG figures into this folder (needs fastnn[plot])")
-    from . import tune
-    tune.add_parser(commands, _network_arguments)
-    return parser
 
 
 def _threads_option(value):

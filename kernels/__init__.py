@@ -18,7 +18,14 @@ Modules, each with its math in its docstring:
 * ``profile``: one phase of one layer looped over an epoch, for ``fastnn profile``;
 * ``peak``: the core's multiply-add peak, measured (chains of FMAs), for the reports;
 * ``simd``: a 512-bit vector type and its intrinsics (load, broadcast, FMA, store);
-* ``gemm``: the engine's own register-blocked GEMM, built on ``simd``.
+* ``gemm``: the engine's own register-blocked GEMM, built on ``simd``;
+* ``augment``: image warping for expanded training data (bilinear resampling, Gaussian
+  smoothing);
+* ``fpenv``: the thread's floating-point control bits (flush-to-zero and
+  denormals-are-zero), set around every engine call.
+
+Private helpers: ``_jit`` (how every kernel is compiled) and ``_exp`` (the exp the
+activations vectorize).
 """
 from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, SWISH, TANH
 from .costs import CROSS_ENTROPY, LOG_LIKELIHOOD, QUADRATIC

@@ -8,7 +8,7 @@ parameters (1e-9 in float64, float32 within its precision).
 Every comparison prints "engine (ACTUAL) vs reference (DESIRED)" with the combination
 that failed. Batch sizes are chosen to hit every path of the register-blocked kernels (the forward
 product's blocks of 5 samples, a last block of 3 or 4 with a repeated row, and single
-samples; the gradient's blocks of 4, 2 and 1; neuron groups with a clamped last index).
+samples; the gradient's blocks of 5, 2 and 1; neuron groups with a clamped last index).
 """
 
 import numpy as np
@@ -24,7 +24,7 @@ OUTPUT_COST = [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood")]
 OUTPUT_COST += [(out, "quadratic") for out in ["sigmoid", "tanh", "relu", "identity", "softmax"]]
 SIZES = [[5, 3], [7, 6, 4], [9, 8, 7, 5], [20, 33, 17, 10]]
 # forward: 1 single; 3 a padded 5-block; 7: 5 + 1 + 1; 13: 5 + 5 + padded 3.
-# gradient: 1 single; 3: 2-block + 1; 7: 4 + 2 + 1; 13: 4 + 4 + 4 + 1.
+# gradient (weight_product): 1 single; 3: 2-block + 1; 7: 5 + 2; 13: 5 + 5 + 2 + 1.
 BATCHES = [1, 3, 7, 13]
 
 GRAD_RTOL = 1e-9
