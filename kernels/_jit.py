@@ -43,7 +43,7 @@ def jit_inline(func):
     level less saved about half a second of the float32 epoch's cold compile. Inlining
     the small helpers called many times per pass (views of a layer's weights and
     workspace blocks) or the passes themselves cost more than it saved: each call site
-    inlines its own copy (docs/performance.md)."""
+    inlines its own copy (docs/history.md)."""
     return numba.njit(**_OPTIONS, fastmath=set(FASTMATH), inline="always")(func)
 
 
