@@ -434,17 +434,3 @@ class Engine:
             return 0.0
         w = params[:self.n_weights].astype(np.float64)
         return 0.5 * (lmbda / n) * float(np.sum(np.square(w)))
-
-
-class OptimizerState:
-    """An optimizer's state for one parameter buffer: three state arrays of its shape
-    (velocity, moments, as the optimizer needs), the step count and a gradient buffer."""
-
-    def __init__(self, optimizer, n_params, dtype):
-        self.optimizer = optimizer
-        self.buffers = np.zeros((3, n_params), dtype=dtype)
-        self.step = np.zeros(1, dtype=np.int64)
-        self.grad = np.empty(n_params, dtype=dtype)
-
-    def __repr__(self):
-        return f"OptimizerState({self.optimizer!r}, step={int(self.step[0])})"

@@ -11,11 +11,11 @@ import numpy as np
 from . import _checks, _threads
 from . import checkpoint as _ckpt
 from . import stream as _stream
-from ._engine import Engine, OptimizerState
+from ._engine import Engine
 from ._io import ModelFileError, load_model, save_model
 from .activations import activation_code, parse_activation
 from .costs import cost_code
-from .optim import SGD, get_optimizer
+from .optim import SGD, OptimizerState, get_optimizer
 
 #: initializer name -> (weight standard deviation from (n_in, n_out), bias standard deviation)
 INITIALIZERS = {
@@ -171,7 +171,8 @@ class Network:
         defaults each updates ``w ← (1 − ηλ/n) w − (η/m) Σ ∇w`` and ``b ← b − (η/m) Σ ∇b``
         with n = len(order). ``optimizer``, ``l1`` and ``dropout`` are as in ``fit``; the
         dropout masks are those of ``dropout_seed`` and ``epoch``; pass an optimizer
-        ``state`` (returned) to continue a trajectory across calls; ``hogwild`` and
+        ``state`` (returned: a ``fastnn.optim.OptimizerState``) to continue a trajectory
+        across calls; ``hogwild`` and
         ``clip_norm`` as in fit.
 
         X is not scanned for NaN and infinities before the epoch (a pass over all of X

@@ -196,8 +196,7 @@ class Network(object):
             net = self._engine()
             net.threads = threads
             if extras or hogwild:
-                from ._engine import OptimizerState
-                from .optim import get_optimizer
+                from .optim import OptimizerState, get_optimizer
                 opt = get_optimizer(optimizer)
                 state = OptimizerState(opt, net._engine.n_params, net.dtype)
                 drop = net._dropout(dropout)

@@ -11,6 +11,8 @@ weight_decay = λ/n, and for ``SGD`` exactly the book's update.
 import math
 from dataclasses import dataclass, fields
 
+import numpy as np
+
 from .kernels import optim as _k
 
 
@@ -130,3 +132,21 @@ def describe(optimizer):
     """A short text like ``Adam(beta1=0.9, beta2=0.999, eps=1e-08, amsgrad=False)``."""
     args = ", ".join(f"{f.name}={getattr(optimizer, f.name)!r}" for f in fields(optimizer))
     return f"{type(optimizer).__name__}({args})"
+
+
+class OptimizerState:
+    """An optimizer's state for one parameter buffer: three state arrays of its shape
+    (velocity, moments, as the optimizer needs), the step count and a gradient buffer.
+
+    ``Network.train_epoch`` returns one and takes it back to go on with the same moments;
+    ``buffers`` (3, n_params), ``step`` (1,) int64 and ``grad`` (n_params,) are updated in
+    place by the engine's epochs."""
+
+    def __init__(self, optimizer, n_params, dtype):
+        self.optimizer = optimizer
+        self.buffers = np.zeros((3, n_params), dtype=dtype)
+        self.step = np.zeros(1, dtype=np.int64)
+        self.grad = np.empty(n_params, dtype=dtype)
+
+    def __repr__(self):
+        return f"OptimizerState({self.optimizer!r}, step={int(self.step[0])})"

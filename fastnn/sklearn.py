@@ -42,11 +42,10 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from . import _checks, _threads
-from ._engine import OptimizerState
 from .activations import parse_activation
 from .costs import cost_code
 from .network import Network, TrainingDiverged
-from .optim import get_optimizer
+from .optim import OptimizerState, get_optimizer
 
 try:
     from sklearn.utils.validation import validate_data as _validate_data

@@ -8,8 +8,8 @@ import pytest
 
 import fastnn
 from fastnn import network2, optim, schedules
-from fastnn._engine import OptimizerState
 from fastnn.augment import Augmenter
+from fastnn.optim import OptimizerState
 
 SAMPLE = os.path.join(os.path.dirname(fastnn.__file__), "sample_data")
 
