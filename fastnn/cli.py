@@ -23,6 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__, _checks, _io, _threads, _width
+from . import activations as _activations
+from . import costs as _costs
 from . import plot as _plots
 from ._io import ModelFileError
 from .augment import Augmenter
@@ -42,9 +44,10 @@ def _sizes(text):
     return sizes
 
 
-HIDDEN_CHOICES = ["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu", "swish"]
-OUTPUT_CHOICES = ["sigmoid", "tanh", "relu", "identity", "softmax"]
-COST_CHOICES = ["cross_entropy", "log_likelihood", "quadratic"]
+# the API's own tables: an activation or cost the library accepts is accepted here too
+HIDDEN_CHOICES = list(_activations.HIDDEN_ACTIVATIONS)
+OUTPUT_CHOICES = list(_activations.ACTIVATIONS)
+COST_CHOICES = list(_costs.COSTS)
 
 
 def _network_arguments(parser, sizes):

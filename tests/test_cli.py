@@ -115,6 +115,16 @@ def test_train_with_the_chapter_3_techniques(tmp_path):
     assert float(out.stdout.strip().splitlines()[-1].split()[2]) > 0.6
 
 
+def test_every_output_activation_the_api_accepts_is_accepted(tmp_path):
+    """The CLI lists the API's activations and costs (it used to list fewer outputs)."""
+    from fastnn.cli import main
+    for output in ("leaky_relu", "elu", "swish"):
+        assert main(["train", "--data", SAMPLE, "--sizes", "784,8,10", "--epochs", "1",
+                     "--cost", "quadratic", "--output-activation", output, "--quiet",
+                     "--output", str(tmp_path / f"{output}.npz")]) == 0
+        assert fastnn.load(tmp_path / f"{output}.npz").activations[-1][0] == output
+
+
 def test_train_with_hogwild_on_two_threads(tmp_path):
     out = run_cli("train", "--data", SAMPLE, "--epochs", "3", "--threads", "2", "--hogwild",
                   "--eta", "0.1", "--output", "m.npz", cwd=tmp_path)
