@@ -1,6 +1,7 @@
 """The one place that decides how kernels are compiled.
 
-Every kernel is compiled with ``cache=True`` (an on-disk cache; Numba falls back to a
+Every kernel is compiled with an on-disk cache (Numba's, as ``cache=True`` sets up, keyed
+also on the digest of every kernel source: ``_KernelCache``; Numba falls back to a
 user-wide cache directory when the package folder is read-only, or to
 ``NUMBA_CACHE_DIR``), ``nogil=True`` (two networks may train from two Python threads)
 and a fast-math subset that allows reassociation and contraction (so reductions
@@ -14,8 +15,13 @@ compiling it for every kernel cost about 0.5 s of the cold compile of a first ``
 1.38 s, first fit 15.0 s against 15.8 s, three runs each, Zen 4). The Python wrapper
 stays: the tests and the engine call kernels from Python.
 """
+import functools
+import hashlib
+import os
+
 import numba
 import numpy as np
+from numba.core.caching import FunctionCache
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
@@ -24,12 +30,45 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 ZERO = np.float32(0.0)
 ONE = np.float32(1.0)
 
-_OPTIONS = {"cache": True, "nogil": True, "no_cfunc_wrapper": True}
+_OPTIONS = {"nogil": True, "no_cfunc_wrapper": True}
+
+
+@functools.lru_cache(maxsize=None)
+def sources_digest():
+    """SHA-256 of every kernel source file (their names and bytes), computed once."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            digest.update(name.encode())
+            with open(os.path.join(here, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+class _KernelCache(FunctionCache):
+    """Numba's on-disk cache of a kernel, keyed also on every kernel's source.
+
+    Numba keys a cached function on its own file only, not on the kernels it calls from
+    other modules: after an edit of ``optim.py`` a cached ``epoch.train_epoch_general``
+    would keep running the old optimizer. With the digest of all kernel sources in the
+    key, code cached under other sources is never loaded (it is compiled again and
+    cached beside it), and nothing is deleted or written when the kernels are imported.
+    """
+
+    def _index_key(self, sig, codegen):
+        return super()._index_key(sig, codegen) + (sources_digest(),)
+
+
+def _njit(func, **options):
+    dispatcher = numba.njit(**_OPTIONS, **options)(func)
+    dispatcher._cache = _KernelCache(dispatcher.py_func)  # what cache=True would set up
+    return dispatcher
 
 
 def jit(func):
     """Compile ``func`` the way every fastnn kernel is compiled."""
-    return numba.njit(**_OPTIONS, fastmath=set(FASTMATH))(func)
+    return _njit(func, fastmath=set(FASTMATH))
 
 
 def jit_inline(func):
@@ -44,7 +83,7 @@ def jit_inline(func):
     the small helpers called many times per pass (views of a layer's weights and
     workspace blocks) or the passes themselves cost more than it saved: each call site
     inlines its own copy (docs/history.md)."""
-    return numba.njit(**_OPTIONS, fastmath=set(FASTMATH), inline="always")(func)
+    return _njit(func, fastmath=set(FASTMATH), inline="always")
 
 
 def jit_ordered(func):
@@ -53,22 +92,22 @@ def jit_ordered(func):
     (activations.py's ``log_softmax_at``, costs.py's ``cross_entropy_term``). Fast-math
     flags are per instruction, so the order holds when they are inlined into a ``jit``
     caller."""
-    return numba.njit(**_OPTIONS, fastmath=set(FASTMATH) - {"reassoc"})(func)
+    return _njit(func, fastmath=set(FASTMATH) - {"reassoc"})
 
 
 def jit_parallel(func):
     """Compile ``func`` like ``jit``, with Numba's ``prange`` parallel loops enabled (its
     thread count is ``numba.set_num_threads``'s; fastnn/_threads.py sets it)."""
-    return numba.njit(**_OPTIONS, parallel=True, fastmath=set(FASTMATH))(func)
+    return _njit(func, parallel=True, fastmath=set(FASTMATH))
 
 
 def jit_contract(func):
     """Compile ``func`` like ``jit`` with contraction into FMAs as the only fast-math
     flag: for the peak probe (kernels/peak.py), whose chains of multiply-adds must not
     be regrouped, or it would count FLOPs it did not do."""
-    return numba.njit(**_OPTIONS, fastmath={"contract"})(func)
+    return _njit(func, fastmath={"contract"})
 
 
 def jit_contract_parallel(func):
     """``jit_contract`` with ``prange`` parallel loops enabled (as ``jit_parallel``)."""
-    return numba.njit(**_OPTIONS, parallel=True, fastmath={"contract"})(func)
+    return _njit(func, parallel=True, fastmath={"contract"})
