@@ -240,10 +240,11 @@ class Engine:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
-        if not self.uses_matrix(m):
+        matrix = self.uses_matrix(m)
+        if not matrix:
             _coldstart.prepare(self)  # a cold first epoch compiles on two cores
-        with self._running(self.uses_matrix(m)) as threads:
-            if self.uses_matrix(m):
+        with self._running(matrix) as threads:
+            if matrix:
                 path = self._matrix()
                 plan = self.plan(m, threads)
                 with path.running(plan):
