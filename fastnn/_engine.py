@@ -157,7 +157,7 @@ class Engine:
         order = np.arange(batches * m, dtype=np.int64)
         eta, decay = self.dtype(0.01), self.dtype(1.0)
         plan = self.plan(m, threads)
-        path = self._matrix()
+        path = self.matrix_path()
         ident, ws_z, ws_a, ws_d = self._workspace(m)
 
         def run(which):
@@ -194,9 +194,11 @@ class Engine:
         """The matrix path's Plan (GEMM and threads) for mini-batches of m rows with at
         most ``threads`` threads (exactly that many when the user set them), for the book's
         SGD epoch or (``kind="general"``) the epoch with an optimizer's step."""
-        return self._matrix().plan(m, threads, _threads.fixed(self.threads), kind)
+        return self.matrix_path().plan(m, threads, _threads.fixed(self.threads), kind)
 
-    def _matrix(self):
+    def matrix_path(self):
+        """The matrix path (``MatrixPath``, made on first use): its plan, GEMM choice and
+        phases, for fastnn's measuring tools."""
         if self._matrix_path is None:
             self._matrix_path = _matrix.MatrixPath(self)
         return self._matrix_path
@@ -245,7 +247,7 @@ class Engine:
             _coldstart.prepare(self)  # a cold first epoch compiles on two cores
         with self._running(matrix) as threads:
             if matrix:
-                path = self._matrix()
+                path = self.matrix_path()
                 plan = self.plan(m, threads)
                 with path.running(plan):
                     path.train_epoch(params, X, Y, order, m, eta, decay, watch=plan.watch)
@@ -308,7 +310,7 @@ class Engine:
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         with self._running(self.uses_matrix(m)) as threads:
             if self.uses_matrix(m):
-                path = self._matrix()
+                path = self.matrix_path()
                 plan = self.plan(m, threads, "general")
                 with path.running(plan):
                     path.train_epoch_general(
@@ -355,6 +357,29 @@ class Engine:
                                  ws_z, ws_a, ws_d, self._scratch, grad)
         return grad
 
+    def trace(self, params, X, Y, rows):
+        """One mini-batch X[rows] through the loop path's forward and backward passes, as
+        an epoch runs them (no dropout, no update): returns per-layer lists ``(Z, A, D)``
+        of the ``(m, n_out)`` blocks they leave in the workspaces (copies), and the flat
+        mean gradient. For fastnn's per-phase profile, which times each phase on these
+        real values."""
+        m = rows.shape[0]
+        ident, ws_z, ws_a, ws_d = self._workspace(m)
+        grad = np.zeros_like(params)
+        no_mask = np.empty(0, self.dtype)
+        with self._running():
+            _epoch.forward_pass(params, self.w_off, self.b_off, self.sizes, self.acts,
+                                self.act_params, self._no_drop, no_mask, X, rows, ident, ws_z,
+                                ws_a)
+            _epoch.backward_pass(params, self.w_off, self.b_off, self.sizes, self.acts,
+                                 self.act_params, self._no_drop, no_mask, self.cost, X, Y, rows,
+                                 ident, ws_z, ws_a, ws_d, self.dtype(1.0 / m), self.dtype(0),
+                                 self.dtype(0), grad)
+        ends = np.cumsum([0] + [m * int(s) for s in self.sizes[1:]])
+        blocks = [[ws[a:b].reshape(m, -1).copy() for a, b in zip(ends[:-1], ends[1:])]
+                  for ws in (ws_z, ws_a, ws_d)]
+        return blocks[0], blocks[1], blocks[2], grad
+
     def dropout_mask(self, seed, epoch, batch, n_batches, dropout):
         """The multipliers s of every hidden unit for one mini-batch (kernels/dropout.py)."""
         mask = np.empty(self.n_hidden_units, self.dtype)
@@ -386,8 +411,8 @@ class Engine:
         matrix = N > 0 and self.uses_matrix(m, training=False)
         with self._running(matrix) as threads:
             if matrix:
-                with _threads.limit(threads), self._matrix().quiet_blas():
-                    self._matrix().forward_all(params, X, m, Z, A)
+                with _threads.limit(threads), self.matrix_path().quiet_blas():
+                    self.matrix_path().forward_all(params, X, m, Z, A)
             else:
                 self._forward_loops(params, X, m, Z, A)
         return Z, A

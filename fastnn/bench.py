@@ -88,8 +88,8 @@ def measure(configs=("A", "B"), dtype="float32", repeats=5, n_samples=10000, thr
                                            [b.copy() for b in net.biases], c["hidden"],
                                            c["output"], c["cost"], dtype=dtype)
             m = c["mini_batch_size"]
-            paths[name] = net._engine.path_name(m, plan=True)
-            runners[(name, "engine")] = lambda net=net, m=m: net._engine.train_epoch(
+            paths[name] = net.engine.path_name(m, plan=True)
+            runners[(name, "engine")] = lambda net=net, m=m: net.engine.train_epoch(
                 net.params, X, Y, order, m, 0.01, 0.0)
             runners[(name, "numpy")] = lambda numpy_net=numpy_net, m=m: numpy_net.train_epoch(
                 X, Y, order, m, 0.01, 0.0)

@@ -810,10 +810,10 @@ def _calibrate(args):
             for sizes, m in networks:
                 net = Network(sizes, "relu", "softmax", "log_likelihood", dtype=args.dtype,
                               threads=args.threads)
-                net._engine.matrix = True
+                net.engine.matrix = True
                 for kind, what in (("sgd", "SGD"), ("general", "an optimizer's step")):
                     start = time.perf_counter()
-                    plan = net._engine.plan(m, _threads.resolve(args.threads), kind)
+                    plan = net.engine.plan(m, _threads.resolve(args.threads), kind)
                     print(f"{'x'.join(map(str, sizes))}, mini-batch {m}, {args.dtype}, "
                           f"{what}: {plan.describe()} [{time.perf_counter() - start:.1f} s]")
             start = time.perf_counter()

@@ -4,18 +4,15 @@ Samples are rows. Targets are int class labels ``(n,)`` or target rows ``(n, n_o
 All parameters live in one flat buffer (``net.params``); ``net.weights[l]`` ``(n_out, n_in)``
 and ``net.biases[l]`` ``(n_out,)`` are views of it.
 """
-import time
-
 import numpy as np
 
-from . import _checks, _threads
-from . import checkpoint as _ckpt
+from . import _checks, _fit, _threads
 from . import stream as _stream
 from ._engine import Engine
+from ._fit import TrainingDiverged, evaluation_score  # noqa: F401 (public names of this module)
 from ._io import ModelFileError, load_model, save_model
 from .activations import activation_code, parse_activation
 from .costs import cost_code
-from .optim import SGD, OptimizerState, get_optimizer
 
 #: initializer name -> (weight standard deviation from (n_in, n_out), bias standard deviation)
 INITIALIZERS = {
@@ -24,10 +21,6 @@ INITIALIZERS = {
     "glorot": (lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)), 0.0),  # Glorot & Bengio 2010
     "he": (lambda n_in, n_out: np.sqrt(2.0 / n_in), 0.0),               # He et al. 2015
 }
-
-
-class TrainingDiverged(FloatingPointError):
-    """Training produced a non-finite parameter or cost; the last good parameters are kept."""
 
 
 class Network:
@@ -188,122 +181,43 @@ class Network:
                 or order.min() < 0 or order.max() >= X.shape[0]:
             raise ValueError(f"order must be a non-empty 1-D array of row indices in "
                              f"0..{X.shape[0] - 1}; got {order!r}")
-        m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
-            mini_batch_size, eta, lmbda, l1, optimizer, dropout)
-        clip_norm = self._clip_norm(clip_norm)
-        self._check_hogwild(hogwild, l1, optimizer, drop, clip_norm)
-        if state is None:
-            state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
-        self._epoch(X, Y, np.ascontiguousarray(order, dtype=np.int64), m, eta, lmbda, epoch,
-                    l1=l1, optimizer=optimizer, state=state, dropout=drop,
-                    dropout_seed=dropout_seed, hogwild=hogwild, clip_norm=clip_norm,
-                    x_name=None if isinstance(X, _stream.StreamedInputs) else "X")
-        return state
+        runner = self.runner(mini_batch_size, eta, lmbda, l1, optimizer, dropout, clip_norm,
+                             hogwild, state=state, dropout_seed=dropout_seed)
+        runner.run(X, Y, np.ascontiguousarray(order, dtype=np.int64), epoch,
+                   x_name=None if isinstance(X, _stream.StreamedInputs) else "X")
+        return runner.state
 
-    @staticmethod
-    def _clip_norm(clip_norm):
-        return None if clip_norm is None else _checks.check_positive("clip_norm", clip_norm)
+    def runner(self, mini_batch_size, eta, lmbda=0.0, l1=0.0, optimizer=None, dropout=None,
+               clip_norm=None, hogwild=False, state=None, dropout_seed=0):
+        """An epoch runner for this network (``fastnn._fit.EpochRunner``): the arguments
+        checked as ``fit`` checks them, then ``runner.run(X, Y, order, epoch, n=None)``
+        trains one epoch over in-memory or streamed rows (``runner.steps`` the mini-batches
+        alone, with no check of the result), keeping ``runner.state`` between calls.
 
-    @staticmethod
-    def _check_hogwild(hogwild, l1, optimizer, dropout, clip_norm=None):
-        if not isinstance(hogwild, (bool, np.bool_)):
-            raise ValueError(f"hogwild={hogwild!r} is invalid; expected True or False")
-        if hogwild:
-            extra = [what for what, on in (
-                (f"optimizer={optimizer!r}", not isinstance(optimizer, SGD)),
-                (f"l1={l1}", l1 != 0), ("dropout", np.any(dropout > 0)),
-                (f"clip_norm={clip_norm}", clip_norm is not None)) if on]
-            if extra:
-                raise ValueError(f"hogwild=True runs the book's plain SGD with L2 only; it "
-                                 f"cannot be combined with {', '.join(extra)}")
-
-    def _training_arguments(self, mini_batch_size, eta, lmbda, l1, optimizer, dropout):
-        """The checked (m, η, λ, λ₁, optimizer, per-layer dropout) shared by fit and train_epoch."""
-        return (_checks.check_positive("mini_batch_size", mini_batch_size, integer=True),
-                _checks.check_positive("eta", eta), _checks.check_non_negative("lmbda", lmbda),
-                _checks.check_non_negative("l1", l1), get_optimizer(optimizer),
-                self._dropout(dropout))
-
-    def _dropout(self, dropout):
-        """Per-layer dropout probabilities (float64, output 0) from a float or a per-hidden list."""
-        n_hidden = len(self.sizes) - 2
-        if dropout is None:
-            values = [0.0] * n_hidden
-        elif isinstance(dropout, (int, float)) and not isinstance(dropout, bool):
-            values = [float(dropout)] * n_hidden
-        else:
-            try:
-                values = [float(p) for p in dropout]
-            except (TypeError, ValueError):
-                values = None
-            if values is None or len(values) != n_hidden:
-                raise ValueError(f"dropout={dropout!r} is invalid; expected a probability or "
-                                 f"one per hidden layer ({n_hidden})")
-        for p in values:
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"dropout={dropout!r} is invalid; every probability must be in "
-                                 f"[0, 1)")
-        return np.array(values + [0.0])
-
-    def _epoch(self, X, Y, order, m, eta, lmbda, epoch, n=None, l1=0.0, optimizer=None,
-               state=None, dropout=None, dropout_seed=0, hogwild=False, clip_norm=None,
-               batch0=0, x_name=None):
-        """One epoch; returns a copy of the parameters from before it (the last good ones).
-
-        The book's plain SGD with L2 runs the fused kernel (or, with ``hogwild``, its
-        lock-free parallel form on every thread); anything else the general one. Part of
-        an epoch of ``n`` samples when ``order`` is its mini-batches from number ``batch0``.
-        ``x_name``: X was not checked for non-finite values (``_prepare(finite=False)``);
-        when the epoch ends with a non-finite parameter, X is scanned, and a non-finite
-        value found there raises the ValueError naming it (``x_name``) after the
-        parameters and ``state`` are put back as they were.
+        The interface fastnn's own front ends (``network2``, ``sklearn``) train through;
+        ``fit`` and ``train_epoch`` are built on it. ``X``, ``Y`` and ``order`` are passed
+        as the engine takes them: arrays of the network's dtype, ``order`` int64.
         """
-        last_good = self.params.copy()
-        if x_name is not None and state is not None:
-            state_before = (state.buffers.copy(), state.step.copy())
-        plain = (optimizer is None or isinstance(optimizer, SGD)) and l1 == 0 and \
-            (dropout is None or not np.any(dropout > 0)) and clip_norm is None
-        if n is None:
-            n = order.shape[0]
-        if isinstance(X, _stream.StreamedInputs):
-            # a block of whole mini-batches at a time, gathered in this epoch's order
-            for start, stop in _stream.blocks(order.shape[0], X.shape[1], self.dtype, m):
-                rows = order[start:stop]
-                self._steps(X.rows(rows, self.dtype), Y.rows(rows, self.dtype),
-                            np.arange(stop - start, dtype=np.int64), m, eta, lmbda, n, l1,
-                            optimizer, state, dropout, dropout_seed, epoch, hogwild, plain,
-                            clip_norm, batch0 + start // m)
-        else:
-            self._steps(X, Y, order, m, eta, lmbda, n, l1, optimizer, state, dropout,
-                        dropout_seed, epoch, hogwild, plain, clip_norm, batch0)
-        if not np.isfinite(self.params).all():
-            error = None if x_name is None else _checks.non_finite(x_name, X)
-            if error is not None:
-                self.params[...] = last_good
-                if state is not None:
-                    state.buffers[...], state.step[...] = state_before
-                raise error
-            self._diverged(last_good, epoch, eta, "a parameter became NaN or infinite")
-        return last_good
+        args = _fit.TrainingArguments.check(len(self.sizes) - 2, mini_batch_size, eta, lmbda,
+                                            l1, optimizer, dropout, clip_norm, hogwild)
+        return _fit.EpochRunner(self, args, state=state, dropout_seed=dropout_seed)
 
-    def _steps(self, X, Y, order, m, eta, lmbda, n, l1, optimizer, state, dropout,
-               dropout_seed, epoch, hogwild, plain, clip_norm, batch0):
-        """The mini-batches of X[order] (all of an epoch, or one streamed block of it
-        starting at mini-batch ``batch0``) on the kernel that runs them."""
-        if hogwild:
-            self._engine.train_epoch_async(self.params, X, Y, order, m, eta, lmbda, n=n)
-        elif plain:
-            self._engine.train_epoch(self.params, X, Y, order, m, eta, lmbda, n)
-        else:
-            self._engine.train_epoch_general(self.params, X, Y, order, m, eta, lmbda, l1,
-                                             optimizer, state, dropout, dropout_seed, epoch,
-                                             clip_norm, n=n, batch0=batch0)
+    @property
+    def engine(self):
+        """The engine that runs this network (``fastnn._engine.Engine``), read-only.
 
-    def _diverged(self, last_good, epoch, eta, what):
-        self.params[...] = last_good
-        raise TrainingDiverged(
-            f"training diverged in epoch {epoch}: {what} with eta={eta}; the parameters of "
-            f"the last good epoch were kept. Try a smaller eta.")
+        For fastnn's measuring tools (``fastnn.perf``): its forward pass, epoch kernels and
+        path choice on this network's layout. Not a user API: its methods take the flat
+        parameter buffer and checked arrays, and change between versions."""
+        return self._engine
+
+    @property
+    def rng(self):
+        """The network's random generator (``numpy.random.Generator``): ``initialize``, the
+        shuffling and the dropout seed of every ``fit`` draw from it. Its
+        ``bit_generator.state`` saves and restores a run's randomness (checkpoints,
+        pickling)."""
+        return self._rng
 
     def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
             monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
@@ -394,217 +308,15 @@ class Network:
         ``evaluation_accuracy`` (accuracies as fractions); plus ``stopped``, the reason
         training ended before ``epochs`` (or None), and ``best_epoch`` with evaluation data.
         """
-        X, Y, labels = self._prepare("X", X, y, stream=True)
-        epochs = _checks.check_positive("epochs", epochs, integer=True)
-        m, eta, lmbda, l1, optimizer, drop = self._training_arguments(
-            mini_batch_size, eta, lmbda, l1, optimizer, dropout)
-        clip_norm = self._clip_norm(clip_norm)
-        self._check_hogwild(hogwild, l1, optimizer, drop, clip_norm)
-        if evaluation_data is not None:
-            try:
-                X_eval, y_eval = evaluation_data
-            except (TypeError, ValueError):
-                given = (f"a {type(evaluation_data).__name__} of {len(evaluation_data)} items"
-                         if hasattr(evaluation_data, "__len__") else f"{evaluation_data!r:.60}")
-                raise ValueError(f"evaluation_data={given} is invalid; expected a pair "
-                                 f"(X_eval, y_eval)") from None
-            X_eval, Y_eval, labels_eval = self._prepare("evaluation_data", X_eval, y_eval,
-                                                        stream=True)
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback={callback!r} is not callable")
-        if augment is not None and not callable(augment):
-            raise ValueError(f"augment={augment!r} is not callable; expected f(X, epoch) -> X")
-        if augment is not None and isinstance(X, _stream.StreamedInputs):
-            raise ValueError("augment needs the training inputs in memory; X is streamed from "
-                             "disk (a memmap or StreamedInputs): load it with np.asarray(X) "
-                             "or train without augment")
-        if early_stopping is not None:
-            early_stopping = _checks.check_positive("early_stopping", early_stopping,
-                                                    integer=True)
-        needs_eval = [name for name, on in (
-            ("early_stopping", early_stopping is not None), ("restore_best", restore_best),
-            (f"schedule={schedule!r}", getattr(schedule, "needs_validation", False))) if on]
-        if needs_eval and evaluation_data is None:
-            raise ValueError(f"{needs_eval[0]} needs evaluation_data to watch the validation "
-                             f"accuracy; pass evaluation_data=(X_val, y_val)")
-        if monitor not in ("auto", "accuracy", "cost"):
-            raise ValueError(f"monitor={monitor!r} is invalid; expected 'auto', 'accuracy' or "
-                             f"'cost'")
-        if monitor == "auto" and evaluation_data is not None:
-            monitor = "accuracy" if _classes(Y_eval, labels_eval) else "cost"
-        if schedule is not None:
-            if not (hasattr(schedule, "start") and hasattr(schedule, "after_epoch")):
-                raise ValueError(f"schedule={schedule!r} is not a schedule; expected an object "
-                                 f"from fastnn.schedules")
-            schedule.start(eta)
-        monitored = {}
-        if monitor_training:
-            monitored["training"] = (X, Y, labels)
-        if evaluation_data is not None:
-            monitored["evaluation"] = (X_eval, Y_eval, labels_eval)
-        history = {"epoch": [], "seconds": [], "eta": []}
-        for name in monitored:
-            history.update({f"{name}_cost": [], f"{name}_accuracy": []})
-        history["stopped"] = None
-        if evaluation_data is not None:
-            history["monitor"] = monitor
-        state = OptimizerState(optimizer, self._engine.n_params, self.dtype)
-        dropout_seed = int(self._rng.integers(2 ** 63))
-        best = (-np.inf, None, None)  # accuracy, epoch, parameters
-        n = X.shape[0]
-        first_epoch = first_batch = 0
-        if checkpoint is not None:
-            checkpoint_every = _checks.check_positive("checkpoint_every", checkpoint_every,
-                                                      integer=True)
-            if checkpoint_batches is not None:
-                checkpoint_batches = _checks.check_positive("checkpoint_batches",
-                                                            checkpoint_batches, integer=True)
-            run = self._run_record(n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
-                                   early_stopping, restore_best, sorted(monitored), augment,
-                                   clip_norm)
-            if monitor == "cost":  # only then, so that older checkpoints still resume
-                run["monitor"] = "cost"
-            if resume:
-                found = _ckpt.latest(checkpoint)
-                if found is not None:
-                    first_epoch, eta, best, dropout_seed, first_batch = self._restore(
-                        found, run, state, schedule, history, epochs)
-        elif resume:
-            raise ValueError("resume=True needs checkpoint=FOLDER, the folder of the run to "
-                             "go on with")
-        elif checkpoint_batches is not None:
-            raise ValueError("checkpoint_batches needs checkpoint=FOLDER to write into")
-        segment = n if checkpoint is None or checkpoint_batches is None \
-            else checkpoint_batches * m
-        for epoch in range(first_epoch, epochs):
-            rng_before = self._rng.bit_generator.state  # a mid-epoch resume redraws the order
-            order = self._rng.permutation(n).astype(np.int64)
-            X_epoch = X if augment is None else self._augmented(augment, X, epoch)
-            seconds, last_good = 0.0, None
-            for s0 in range(first_batch * m, n, segment):
-                s1 = min(s0 + segment, n)
-                start = time.perf_counter()
-                before = self._epoch(X_epoch, Y, order[s0:s1], m, eta, lmbda, epoch, n=n,
-                                     l1=l1, optimizer=optimizer, state=state, dropout=drop,
-                                     dropout_seed=dropout_seed, hogwild=hogwild,
-                                     clip_norm=clip_norm, batch0=s0 // m)
-                seconds += time.perf_counter() - start
-                last_good = before if last_good is None else last_good
-                if s1 < n:
-                    self._save_checkpoint(checkpoint, epoch, run, state, eta, best,
-                                          dropout_seed, schedule, history,
-                                          batches_done=s1 // m, rng=rng_before)
-            first_batch = 0
-            history["epoch"].append(epoch)
-            history["seconds"].append(seconds)
-            history["eta"].append(eta)
-            line = f"epoch {epoch}: {history['seconds'][-1]:.3f} s, eta {eta:g}"
-            for name, (Xm, Ym, labels_m) in monitored.items():
-                cost, acc = self._cost_accuracy(Xm, Ym, labels_m, lmbda)
-                if not np.isfinite(cost):
-                    self._diverged(last_good, epoch, eta, f"the {name} cost became {cost}")
-                history[f"{name}_cost"].append(cost)
-                history[f"{name}_accuracy"].append(acc)
-                line += f", {name} cost {cost:.4f}, accuracy {acc:.4f}"
-            if verbose:
-                print(line, flush=True)
-            if evaluation_data is not None and evaluation_score(history) > best[0]:
-                best = (evaluation_score(history), epoch,
-                        self.params.copy() if restore_best else None)
-            if callback is not None and callback(epoch, history):
-                history["stopped"] = "callback"
-            elif early_stopping is not None and epoch - best[1] >= early_stopping:
-                history["stopped"] = (f"early stopping: no better evaluation {monitor} for "
-                                      f"{early_stopping} epochs")
-            elif schedule is not None:
-                eta = schedule.after_epoch(epoch, history)
-                if eta is None:
-                    history["stopped"] = f"schedule: {schedule!r} ended training"
-            if checkpoint is not None and (history["stopped"] or epoch + 1 == epochs
-                                           or (epoch + 1) % checkpoint_every == 0):
-                self._save_checkpoint(checkpoint, epoch + 1, run, state, eta, best,
-                                      dropout_seed, schedule, history)
-            if history["stopped"]:
-                break
-        if evaluation_data is not None:
-            history["best_epoch"] = best[1]
-            if restore_best:
-                self.params[...] = best[2]
-        return history
-
-    # -- checkpoints --------------------------------------------------------------
-    def _run_record(self, n, m, eta, lmbda, l1, optimizer, drop, hogwild, schedule,
-                    early_stopping, restore_best, monitored, augment, clip_norm=None):
-        """What a checkpoint must match to be resumed by this run (``clip_norm`` only when
-        set, so that checkpoints written before it existed still resume)."""
-        record = {"sizes": [int(s) for s in self.sizes],
-                  "activations": [a if isinstance(a, str) else list(a) for a in self.activations],
-                  "cost": self.cost, "dtype": np.dtype(self.dtype).name, "n_samples": int(n),
-                  "mini_batch_size": int(m), "eta": float(eta), "lmbda": float(lmbda),
-                  "l1": float(l1), "optimizer": _stable_repr(optimizer),
-                  "dropout": [float(p) for p in drop] if drop is not None else None,
-                  "hogwild": bool(hogwild), "schedule": _stable_repr(schedule),
-                  "early_stopping": early_stopping, "restore_best": bool(restore_best),
-                  "monitored": list(monitored),
-                  "augment": None if augment is None else _stable_repr(augment)}
-        if clip_norm is not None:
-            record["clip_norm"] = float(clip_norm)
-        return record
-
-    def _save_checkpoint(self, folder, epochs_done, run, state, eta, best, dropout_seed,
-                         schedule, history, batches_done=0, rng=None):
-        """Write a checkpoint; within an epoch (``batches_done`` > 0) ``rng`` is the random
-        generator's state from before the epoch drew its order, so a resume redraws it."""
-        arrays = {"params": self.params, "optimizer_state": state.buffers,
-                  "optimizer_step": state.step}
-        if best[2] is not None:
-            arrays["best_params"] = best[2]
-        meta = {"run": run, "rng": rng or self._rng.bit_generator.state, "eta": eta,
-                "dropout_seed": dropout_seed, "best_accuracy": float(best[0]),
-                "best_epoch": best[1], "history": history,
-                "schedule": None if schedule is None else {
-                    k: v for k, v in vars(schedule).items()
-                    if isinstance(v, (int, float, str, bool, type(None)))}}
-        _ckpt.save(folder, epochs_done, arrays, meta, batches_done=batches_done)
-
-    def _restore(self, found, run, state, schedule, history, epochs):
-        """Load a checkpoint into this run; returns (first epoch, η, best, dropout seed,
-        first mini-batch of the first epoch). Its metadata was checked by
-        ``checkpoint.load``. A checkpoint that has trained more than ``epochs`` is refused
-        (``checkpoint.AlreadyTrained``) rather than returned as the result of a shorter run:
-        the model cannot be untrained, and the user asked for fewer epochs."""
-        arrays, meta, path = found
-        saved = meta.get("run", {})
-        differ = sorted(k for k in set(run) | set(saved) if run.get(k) != saved.get(k))
-        if differ:
-            detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {run.get(k)!r}"
-                               for k in differ)
-            raise _ckpt.CheckpointError(f"{path!r} was written by a different run ({detail}); "
-                                        f"resume with the same arguments or another folder")
-        if arrays["params"].shape != self.params.shape:
-            raise _ckpt.CheckpointError(f"{path!r} holds {arrays['params'].shape[0]} "
-                                        f"parameters; this network has {self.params.shape[0]}")
-        done, batches = meta["epochs_done"], meta["batches_done"]
-        if epochs < done or (epochs == done and batches):
-            raise _ckpt.AlreadyTrained(epochs, done, batches, path)
-        self.params[...] = arrays["params"]
-        state.buffers[...] = arrays["optimizer_state"]
-        state.step[...] = arrays["optimizer_step"]
-        self._rng.bit_generator.state = meta["rng"]
-        if schedule is not None and meta.get("schedule") is not None:
-            vars(schedule).update(meta["schedule"])
-        history.clear()
-        history.update(meta["history"])
-        best = (meta["best_accuracy"], meta["best_epoch"], arrays.get("best_params"))
-        first = epochs if history.get("stopped") else done
-        return first, meta["eta"], best, meta["dropout_seed"], batches
-
-    def _augmented(self, augment, X, epoch):
-        X_new = augment(X, epoch)
-        if np.shape(X_new) != X.shape:
-            raise ValueError(f"augment returned shape {np.shape(X_new)} for inputs of shape "
-                             f"{X.shape}; expected the same shape")
-        return _checks.check_inputs("augment(X, epoch)", X_new, self.sizes[0], self.dtype)
+        return _fit.fit(self, X, y, epochs=epochs, mini_batch_size=mini_batch_size, eta=eta,
+                        lmbda=lmbda, evaluation_data=evaluation_data,
+                        monitor_training=monitor_training, verbose=verbose, callback=callback,
+                        l1=l1, optimizer=optimizer, dropout=dropout,
+                        early_stopping=early_stopping, restore_best=restore_best,
+                        schedule=schedule, augment=augment, hogwild=hogwild,
+                        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                        clip_norm=clip_norm, checkpoint_batches=checkpoint_batches,
+                        monitor=monitor)
 
     # -- inference --------------------------------------------------------------
     def _cost_accuracy(self, X, Y, labels, lmbda):
@@ -739,34 +451,6 @@ class Network:
         net.params[...] = params
         net.initializers = tuple(initializers)
         return net
-
-
-def evaluation_score(history):
-    """The latest epoch's evaluation score, higher is better: the accuracy, or minus the
-    cost when ``history["monitor"]`` is ``"cost"`` (see ``Network.fit``'s ``monitor``)."""
-    if history.get("monitor") == "cost":
-        return -history["evaluation_cost"][-1]
-    return history["evaluation_accuracy"][-1]
-
-
-def _classes(Y, labels):
-    """Whether targets are classes: int labels, or rows that are all one-hot."""
-    if labels is not None:
-        return True
-    rows = Y.array if isinstance(Y, _stream.StreamedTargets) else Y
-    if rows is None:
-        return True
-    for start in range(0, rows.shape[0], 65536):
-        block = np.asarray(rows[start:start + 65536])
-        if not (np.all((block == 0) | (block == 1)) and np.all(block.sum(axis=1) == 1)):
-            return False
-    return True
-
-
-def _stable_repr(obj):
-    """repr(obj), or its type's name where the repr holds a memory address (a function)."""
-    text = repr(obj)
-    return type(obj).__qualname__ if " at 0x" in text else text
 
 
 def load(path):

@@ -103,7 +103,7 @@ class Network(object):
         return a
 
     # -- the engine behind it -------------------------------------------------------------
-    def _engine(self):
+    def _engine_network(self):
         """A float64 fastnn.Network of this shape holding the current weights and biases."""
         cost = _ENGINE_COSTS.get(self.cost, "quadratic")
         key = (tuple(int(s) for s in self.sizes), cost)
@@ -193,16 +193,12 @@ class Network(object):
         engine = self._uses_engine()
         if engine:
             X, Y = _inputs(training_data, self.sizes[0]), _targets(training_data, self.sizes[-1])
-            net = self._engine()
+            net = self._engine_network()
             net.threads = threads
+            runner = net.runner(mini_batch_size, eta, lmbda, l1=l1, optimizer=optimizer,
+                                dropout=dropout, hogwild=hogwild)
             if extras or hogwild:
-                from .optim import OptimizerState, get_optimizer
-                opt = get_optimizer(optimizer)
-                state = OptimizerState(opt, net._engine.n_params, net.dtype)
-                drop = net._dropout(dropout)
-                l1 = _checks.check_non_negative("l1", l1)
-                net._check_hogwild(hogwild, l1, opt, drop)
-                dropout_seed = int(np.random.randint(0, 2 ** 62))
+                runner.dropout_seed = int(np.random.randint(0, 2 ** 62))
         if evaluation_data and engine:
             X_eval = _inputs(evaluation_data, self.sizes[0])
             if monitor_evaluation_accuracy:
@@ -210,15 +206,9 @@ class Network(object):
         order = list(range(n))
         for j in range(epochs):
             random.shuffle(order)  # the same permutation random.shuffle(training_data) makes
-            if engine and (extras or hogwild):
-                X_epoch = X if augment is None else net._augmented(augment, X, j)
-                net._epoch(X_epoch, Y, np.array(order, dtype=np.int64), mini_batch_size, eta,
-                           lmbda, epoch=j, l1=l1, optimizer=opt, state=state, dropout=drop,
-                           dropout_seed=dropout_seed, hogwild=hogwild)
-                self._store(net)
-            elif engine:
-                net._epoch(X, Y, np.array(order, dtype=np.int64), mini_batch_size, eta, lmbda,
-                           epoch=j)
+            if engine:
+                X_epoch = X if augment is None else runner.augmented(augment, X, j)
+                runner.run(X_epoch, Y, np.array(order, dtype=np.int64), epoch=j)
                 self._store(net)
             else:
                 shuffled = [training_data[i] for i in order]
@@ -271,23 +261,23 @@ class Network(object):
             raise ValueError("mini_batch is empty; expected a list of (x, y) pairs")
         if not self._uses_engine():
             return self._numpy_update_mini_batch(mini_batch, eta, lmbda, n)
-        net = self._engine()
+        net = self._engine_network()
         m = len(mini_batch)
-        net._engine.train_epoch(net.params, _inputs(mini_batch, self.sizes[0]),
-                                _targets(mini_batch, self.sizes[-1]),
-                                np.arange(m, dtype=np.int64), m, float(eta), float(lmbda), n)
+        net.runner(m, float(eta), float(lmbda)).steps(
+            _inputs(mini_batch, self.sizes[0]), _targets(mini_batch, self.sizes[-1]),
+            np.arange(m, dtype=np.int64), epoch=0, n=n)
         self._store(net)
 
     def backprop(self, x, y):
         """``(nabla_b, nabla_w)``: the gradient of the cost C_x of one sample, layer by layer."""
         if not self._uses_engine():
             return self._numpy_backprop(x, y)
-        net = self._engine()
+        net = self._engine_network()
         X = np.ascontiguousarray(np.reshape(x, (1, -1)), dtype=np.float64)
         Y = np.ascontiguousarray(np.reshape(y, (1, -1)), dtype=np.float64)
-        grad = net._engine.mean_gradient(net.params, X, Y)
-        nabla_w = [w.copy() for w in net._engine.weights(grad)]
-        nabla_b = [b.reshape(-1, 1).copy() for b in net._engine.biases(grad)]
+        grad_w, grad_b = net.gradients(X, Y)
+        nabla_w = grad_w
+        nabla_b = [b.reshape(-1, 1) for b in grad_b]
         return (nabla_b, nabla_w)
 
     # -- the NumPy path for a user's own cost class -----------------------------------------
@@ -333,7 +323,7 @@ class Network(object):
         data = list(data)
         if not data:
             return 0
-        return _count_correct(self._engine(), _inputs(data, self.sizes[0]),
+        return _count_correct(self._engine_network(), _inputs(data, self.sizes[0]),
                               _true_labels(data, convert))
 
     def total_cost(self, data, lmbda, convert=False):
@@ -361,8 +351,8 @@ class Network(object):
 
     def _total_cost(self, X, Y, lmbda):
         """total_cost on arrays, with the outputs computed by the engine in one pass."""
-        net = self._engine()
-        A = net._engine.forward(net.params, X)[1]
+        net = self._engine_network()
+        A = net.feedforward(X)
         if self.cost is CrossEntropyCost:
             with np.errstate(divide="ignore", invalid="ignore"):
                 per_sample = np.sum(np.nan_to_num(-Y * np.log(A) - (1 - Y) * np.log(1 - A)), axis=1)
@@ -516,5 +506,5 @@ def _true_labels(data, convert):
 
 def _count_correct(engine_net, X, truth):
     """The book's accuracy count, with the outputs computed by the engine in one pass."""
-    predicted = np.argmax(engine_net._engine.forward(engine_net.params, X)[1], axis=1)
+    predicted = engine_net.predict(X)
     return int(np.sum(predicted == truth))

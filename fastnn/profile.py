@@ -55,7 +55,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _checks, _fpenv, _gemm, _peak, _threads, _width
-from .kernels import epoch as _epoch
 from .kernels import profile as _kp
 from .kernels.activations import IDENTITY, SOFTMAX
 from .kernels.costs import QUADRATIC
@@ -235,25 +234,16 @@ def _load_inputs(sizes, n_samples, dtype, data, seed):
 
 def _loop_runners(net, X, Y, order, m, eta, lmbda):
     """{(layer, phase): run} for the loop path, on buffers filled by one real mini-batch."""
-    e = net._engine
+    e = net.engine
     dt = e.dtype
     sizes = e.sizes
     L = len(sizes) - 1
     n = order.shape[0]
     params = net.params.copy()
-    ident, ws_z, ws_a, ws_d = e._workspace(m)
-    grad = np.zeros_like(params)
-    no_mask = np.empty(0, dt)
-    rows = order[:m]
-    _epoch.forward_pass(params, e.w_off, e.b_off, sizes, e.acts, e.act_params, e._no_drop,
-                        no_mask, X, rows, ident, ws_z, ws_a)
-    _epoch.backward_pass(params, e.w_off, e.b_off, sizes, e.acts, e.act_params, e._no_drop,
-                         no_mask, e.cost, X, Y, rows, ident, ws_z, ws_a, ws_d, dt(1.0 / m),
-                         dt(0), dt(0), grad)
+    Z, A, D, _ = e.trace(params, X, Y, order[:m])
     Ws, bs = e.weights(params), e.biases(params)
-    Z = [_epoch._block(ws_z, sizes, l, m) for l in range(L)]
-    A = [_epoch._block(ws_a, sizes, l, m) for l in range(L)]
-    D = [_epoch._block(ws_d, sizes, l, m) for l in range(L)]
+    ident = np.arange(m, dtype=np.int64)
+    ws_z, ws_a, ws_d = (np.empty(m * int(sizes[1:].sum()), dt) for _ in range(3))
     # buffers the phases may write without touching the ones others read
     Zs = [z.copy() for z in Z]
     As = [a.copy() for a in A]
@@ -320,8 +310,8 @@ def _matrix_runners(net, X, Y, order, m, eta, lmbda):
     its calls, and returns the seconds per (layer, phase). Its calls take milliseconds,
     so a clock read (about 0.1 µs) and a Python call per step cost nothing measurable;
     timing the phases inside the epoch keeps the caches as the epoch leaves them."""
-    e = net._engine
-    mp = e._matrix()
+    e = net.engine
+    mp = e.matrix_path()
     params = net.params.copy()
     n = order.shape[0]
     decay = e.dtype(1.0 - eta * lmbda / n)
@@ -392,13 +382,13 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         output_activation = "softmax" if cost == "log_likelihood" else "sigmoid"
     net = Network(sizes, hidden_activation, output_activation, cost, dtype=dtype, seed=seed,
                   threads=threads)
-    e = net._engine
+    e = net.engine
     if path != "auto":
         e.matrix = path == "matrix"
     chosen = "matrix" if e.uses_matrix(m) else "loops"
     if chosen == "matrix":  # the GEMM training would run at these threads (measured)
-        plan = e._matrix().plan(m, threads, True)
-        e._matrix().engine_gemm = plan.engine_gemm
+        plan = e.matrix_path().plan(m, threads, True)
+        e.matrix_path().engine_gemm = plan.engine_gemm
         gemm_note = plan.describe()
     else:
         gemm_note = _gemm.describe()
@@ -409,8 +399,8 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                        quadratic=e.cost == QUADRATIC,
                        output_identity=int(e.acts[-1]) in (IDENTITY, SOFTMAX),
                        hidden_identity=[int(a) == IDENTITY for a in e.acts[:-1]],
-                       fused_update=chosen == "matrix" and (e._matrix().fused_update
-                                                                 or e._matrix().engine_gemm))
+                       fused_update=chosen == "matrix" and (e.matrix_path().fused_update
+                                                                 or e.matrix_path().engine_gemm))
     # the phases run in the engine's subnormal mode (fastnn/_fpenv.py), as training does
     with _threads.limit(threads), _fpenv.flushing(_fpenv.resolve(), parallel=threads > 1):
         build = _matrix_runners if chosen == "matrix" else _loop_runners

@@ -303,7 +303,7 @@ class _BaseMLP(BaseEstimator):
                 "sizes": list(net.sizes), "activations": list(net.activations),
                 "cost": net.cost, "dtype": np.dtype(net.dtype).name,
                 "initializers": list(net.initializers), "threads": net.threads,
-                "seed": net.seed, "rng": net._rng.bit_generator.state, "params": net.params}
+                "seed": net.seed, "rng": net.rng.bit_generator.state, "params": net.params}
         opt = state.pop("_partial_state", None)
         if opt is not None:
             state["_partial_state_arrays"] = (opt.optimizer, opt.buffers, opt.step)
@@ -325,7 +325,7 @@ class _BaseMLP(BaseEstimator):
                 pass
             net.params[...] = saved["params"]
             net.seed = saved["seed"]
-            net._rng.bit_generator.state = saved["rng"]
+            net.rng.bit_generator.state = saved["rng"]
             self.network_ = net
         if opt is not None:
             optimizer, buffers, step = opt

@@ -99,7 +99,7 @@ def test_gemm_refuses_what_blas_cannot_take_in_place():
 def test_switched_off_by_environment():
     code = ("from fastnn import _blas, Network; import numpy as np;"
             "net = Network([6, 4, 2]); net._engine.matrix = True;"
-            "print(_blas.binding() is None, net._engine._matrix().fused_update,"
+            "print(_blas.binding() is None, net._engine.matrix_path().fused_update,"
             "      _blas.gemm(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2))))")
     env = dict(os.environ, FASTNN_BLAS_GEMM="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

@@ -284,7 +284,7 @@ def test_the_real_measurement_covers_every_candidate_and_restores_the_path():
     positive figure for every candidate, a digest of each one's result, the engine's
     GEMM giving the same bits on every thread count, and the path left as it was."""
     net = _matrix_net(dtype="float32", sizes=(30, 80, 80, 5))
-    path = net._engine._matrix()
+    path = net._engine.matrix_path()
     before = path.engine_gemm
     candidates = [f"{g}@{t}" for g in ("blas", "engine")
                   for t in _matrix.thread_candidates(_threads.available(), False)]
@@ -362,7 +362,7 @@ def test_watch_segments_run_on_the_watchs_threads_with_the_same_bits(cache):
     runs = []
     for watch in (None, Scripted()):
         net = _matrix_net(sizes=(30, 80, 80, 5))
-        path = net._engine._matrix()
+        path = net._engine.matrix_path()
         path.engine_gemm = True
         with _threads.limit(1):
             path.train_epoch(net.params, X, Y, np.arange(320), 64, 0.1, 1.0, watch=watch)
@@ -502,6 +502,6 @@ def test_the_general_epoch_is_measured_with_an_optimizer_step(cache, monkeypatch
 
 def test_the_general_measurement_runs_the_optimizer_step():
     net = _matrix_net(dtype="float32", sizes=(30, 80, 5))
-    seconds, digests = net._engine._matrix().measure(64, ["blas@1", "engine@1"], batches=2,
+    seconds, digests = net._engine.matrix_path().measure(64, ["blas@1", "engine@1"], batches=2,
                                                      rounds=1, kind="general")
     assert set(seconds) == {"blas@1", "engine@1"} and all(v > 0 for v in seconds.values())

@@ -236,6 +236,7 @@ STEPPED_CHILD = r"""
 import json, os, re, signal, sys, tempfile
 import fastnn
 from fastnn.data import load_dataset
+from fastnn._fit import EpochRunner
 from fastnn.network import Network
 
 sample, folder, kill_at, extra, epochs = sys.argv[1:]
@@ -345,7 +346,7 @@ def deleter(name):
     return delete
 
 
-real_epoch = Network._epoch
+real_epoch = EpochRunner.run
 
 
 def train(self, *args, **kwargs):
@@ -357,7 +358,7 @@ tempfile.mkstemp = mkstemp
 os.open, os.close, os.fdopen, os.fsync, os.mkdir = os_open, os_close, fdopen, fsync, mkdir
 os.replace, os.rename = renamer("replace"), renamer("rename")
 os.unlink, os.remove = deleter("unlink"), deleter("remove")
-Network._epoch = train
+EpochRunner.run = train
 net = Network([784, 64, 10], seed=5)
 net.fit(X, y, epochs=epochs, mini_batch_size=10, eta=0.1, lmbda=1.0, optimizer="adam",
         evaluation_data=ds.validation, checkpoint=folder, **extra)

@@ -43,7 +43,7 @@ def test_sgd_epoch_matches_reference(sizes, hidden, pair, fused):
         pytest.skip("no BLAS GEMM bound (fastnn/_blas.py): the update runs as two passes")
     rng = np.random.default_rng(len(sizes) * 31 + len(str(hidden)))
     net = matrix_net(sizes, hidden, out, cost, dtype="float64", seed=4)
-    net._engine._matrix().fused_update = fused
+    net._engine.matrix_path().fused_update = fused
     ref = reference_of(net)
     X = rng.standard_normal((29, sizes[0]))
     Y = targets(rng, 29, sizes[-1], cost)

@@ -7,6 +7,7 @@ import pytest
 from _oracle import reference_of, rel_err, targets
 
 import fastnn
+from fastnn._fit import check_dropout
 from fastnn.reference import ReferenceOptimizer, dropout_masks
 
 NEW_HIDDEN = ["leaky_relu", ("leaky_relu", 0.2), "elu", ("elu", 0.5), "swish", ("swish", 1.7)]
@@ -48,7 +49,7 @@ def test_new_activation_epoch_matches_reference(hidden):
 
 def test_dropout_masks_match_the_reference_hash():
     net = fastnn.Network([5, 13, 7, 3], dtype="float64")
-    drop = net._dropout([0.25, 0.5])
+    drop = check_dropout([0.25, 0.5], 2)
     for seed, epoch, batch in [(0, 0, 0), (123456789, 3, 17), (2 ** 62 + 5, 40, 999)]:
         mine = net._engine.dropout_mask(seed, epoch, batch, 1000, drop)
         theirs = dropout_masks(seed, epoch, batch, 1000, [13, 7], [0.25, 0.5])

@@ -82,7 +82,7 @@ def test_matrix_path_quiets_blas_only_under_its_own_threaded_gemm(engine_gemm, t
     """BLAS drops to one thread while the engine's GEMM runs on several Numba threads
     (OpenBLAS's idle workers would spin against them), and only then."""
     net = fastnn.Network([40, 64, 5], threads=threads)
-    mp = net._engine._matrix()
+    mp = net._engine.matrix_path()
     mp.engine_gemm = engine_gemm
     with _threads.limit(threads):
         outer = blas_threads()

@@ -8,6 +8,7 @@ import pytest
 
 import fastnn
 from fastnn import network2, optim, schedules
+from fastnn._fit import check_dropout
 from fastnn.augment import Augmenter
 from fastnn.optim import OptimizerState
 
@@ -121,7 +122,7 @@ def test_bad_optimizer_arguments():
 def test_dropout_masks_are_deterministic_and_keep_one_minus_p():
     net = fastnn.Network([20, 400, 300, 5], dtype="float64")
     engine = net._engine
-    drop = net._dropout([0.3, 0.6])
+    drop = check_dropout([0.3, 0.6], 2)
     a = engine.dropout_mask(7, 2, 5, 100, drop)
     np.testing.assert_array_equal(a, engine.dropout_mask(7, 2, 5, 100, drop))
     assert not np.array_equal(a, engine.dropout_mask(7, 2, 6, 100, drop))
@@ -142,7 +143,7 @@ def test_dropout_evaluation_has_the_training_expectation():
     b1, b2 = net.biases
     a1 = 1 / (1 + np.exp(-(W1 @ x + b1)))
     full = W2 @ a1 + b2
-    drop = net._dropout(0.4)
+    drop = check_dropout(0.4, 1)
     masked = np.mean([W2 @ (a1 * net._engine.dropout_mask(9, 0, b, 4000, drop)) + b2
                       for b in range(4000)], axis=0)
     np.testing.assert_allclose(masked, full, atol=0.08 * np.abs(full).max())
