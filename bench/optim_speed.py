@@ -70,13 +70,23 @@ def _order(variants, repeat):
     return labels[::-1] if repeat % 2 else labels
 
 
-def _driver(apply_step):
-    """A compiled loop of ``reps`` calls of ``apply_step``."""
-    @numba.njit(nogil=True)
-    def drive(reps, params, grad, n_weights, code, hyper, eta, l2, l1, state, step, coef):
-        for _ in range(reps):
-            apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step, coef)
-    return drive
+def _driver(optim):
+    """A compiled loop of ``reps`` calls of ``optim.apply_step``: the named ``Hyper`` and
+    no coefficient buffer since 2026-12, an array and a 5-entry ``coef`` buffer before."""
+    apply_step = optim.apply_step
+    if hasattr(optim, "Hyper"):
+        @numba.njit(nogil=True)
+        def drive(reps, params, grad, n_weights, code, hyper, eta, l2, l1, state, step):
+            for _ in range(reps):
+                apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step)
+    else:
+        @numba.njit(nogil=True)
+        def drive(reps, params, grad, n_weights, code, hyper, eta, l2, l1, state, step):
+            coef = np.zeros(5, params.dtype)
+            for _ in range(reps):
+                apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step,
+                           coef)
+    return drive, getattr(optim, "Hyper", None)
 
 
 def _step_seconds(drive, n, dtype, case, reps):
@@ -84,9 +94,11 @@ def _step_seconds(drive, n, dtype, case, reps):
     rng = np.random.default_rng(0)
     params = (0.1 * rng.standard_normal(n)).astype(dtype)
     grad = (0.01 * rng.standard_normal(n)).astype(dtype)
-    hyper = np.array([0.9, 0.9, 0.999, 1e-8, 0.99, amsgrad], dtype)
+    drive, named = drive
+    values = [dtype(v) for v in (0.9, 0.9, 0.999, 1e-8, 0.99, amsgrad)]
+    hyper = named(*values) if named is not None else np.array(values, dtype)
     args = (params, grad, n - n // 800, code, hyper, dtype(1e-3), dtype(l2), dtype(l1),
-            np.zeros((3, n), dtype), np.zeros(1, np.int64), np.zeros(5, dtype))
+            np.zeros((3, n), dtype), np.zeros(1, np.int64))
     drive(1, *args)
     start = time.perf_counter()
     drive(reps, *args)
@@ -94,7 +106,7 @@ def _step_seconds(drive, n, dtype, case, reps):
 
 
 def bench_steps(variants, dtype, repeats):
-    drivers = {label: _driver(optim.apply_step) for label, (optim, _) in variants.items()}
+    drivers = {label: _driver(optim) for label, (optim, _) in variants.items()}
     for config, n in SIZES.items():
         reps = max(10, int(2e7 // n))
         print(f"\none step, config {config}: {n:,} parameters, {np.dtype(dtype).name}, "

@@ -19,6 +19,7 @@ from .kernels import optim as _optim
 from .kernels import update as _update
 from .kernels.costs import COST_SUMS
 from .kernels.dropout import splitmix64 as _splitmix64
+from .optim import kernel_hyper
 
 #: rows per block when evaluating a whole data set
 EVAL_CHUNK = 1024
@@ -304,9 +305,8 @@ class Engine:
         n_batches = (n + m - 1) // m
         mask = np.empty(self.n_hidden_units if np.any(dropout > 0) else 0, self.dtype)
         key = np.uint64(_splitmix64(np.uint64(seed)))
-        hyper = np.asarray(optimizer.hyper(), dtype=self.dtype)
+        hyper = kernel_hyper(optimizer, self.dtype)
         drop_p = np.asarray(dropout, dtype=np.float64)
-        coef = np.zeros(5, self.dtype)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         with self._running(self.uses_matrix(m)) as threads:
             if self.uses_matrix(m):
@@ -317,7 +317,7 @@ class Engine:
                         params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                         self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                         state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
-                        coef, clip, int(batch0), n_batches, watch=plan.watch)
+                        clip, int(batch0), n_batches, watch=plan.watch)
             else:
                 ident, ws_z, ws_a, ws_d = self._workspace(m)
                 _epoch.train_epoch_general(
@@ -325,7 +325,7 @@ class Engine:
                     self.cost, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                     state.buffers, state.step, drop_p, key, int(epoch), ident, ws_z, ws_a,
-                    ws_d, mask, state.grad, coef, clip, int(batch0), n_batches)
+                    ws_d, mask, state.grad, clip, int(batch0), n_batches)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
         """One optimizer step on ``params`` from the mean gradient ``grad`` (read, not
@@ -333,9 +333,9 @@ class Engine:
         opt = state.optimizer
         with self._running():
             _optim.apply_step(params, grad, self.n_weights, opt.code,
-                              np.asarray(opt.hyper(), dtype=self.dtype), self.dtype(eta),
+                              kernel_hyper(opt, self.dtype), self.dtype(eta),
                               self.dtype(lmbda_over_n), self.dtype(l1_over_n), state.buffers,
-                              state.step, np.zeros(5, self.dtype))
+                              state.step)
 
     def mean_gradient(self, params, X, Y, rows=None, mask=None, dropout=None):
         """Flat mean gradient (1/m) Σ ∇C_x over X[rows] (all rows when None), unregularized;

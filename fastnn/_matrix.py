@@ -361,15 +361,14 @@ class MatrixPath:
         scratch = np.empty_like(params)
         saved = self.engine_gemm
         if kind == "general":
-            from .optim import Adam
+            from .optim import Adam, kernel_hyper
             adam = Adam()
-            hyper = np.asarray(adam.hyper(), dtype=dt)
+            hyper = kernel_hyper(adam, dt)
             state = np.zeros((3, e.n_params), dt)
             step = np.zeros(1, np.int64)
             grad = np.empty(e.n_params, dt)
             no_drop = np.zeros(self.L)
             no_mask = np.empty(0, dt)
-            coef = np.zeros(5, dt)
 
         digests = {}
 
@@ -385,8 +384,7 @@ class MatrixPath:
                     step[...] = 0
                     self.train_epoch_general(
                         scratch, X, Y, order, m, e.n_weights, adam.code, hyper, dt(0.001),
-                        dt(0), dt(0), state, step, no_drop, np.uint64(1), 0, no_mask, grad,
-                        coef)
+                        dt(0), dt(0), state, step, no_drop, np.uint64(1), 0, no_mask, grad)
                 else:
                     self.train_epoch(scratch, X, Y, order, m, 0.01, dt(1.0))
                 took = (time.perf_counter() - start) / n_batches
@@ -585,7 +583,7 @@ class MatrixPath:
                               one, clock=clock)
 
     def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
-                            l2, l1, state, step, drop_p, key, epoch, mask, grad, coef, clip=0.0,
+                            l2, l1, state, step, drop_p, key, epoch, mask, grad, clip=0.0,
                             batch0=0, n_batches=None, watch=None):
         """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract);
         ``watch`` as in ``train_epoch``."""
@@ -610,8 +608,7 @@ class MatrixPath:
                               drop_p, mask)
                 if clip > 0:
                     clip_by_norm(grad, clip)
-                apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step,
-                           coef)
+                apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step)
 
     def forward_all(self, params, X, chunk, Z_out, A_out):
         """Output-layer z and a for every row of X, ``chunk`` rows at a time."""

@@ -32,7 +32,7 @@ class SGD:
     code = _k.SGD
 
     def hyper(self):
-        return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return _k.Hyper(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Momentum:
         _check("mu", self.mu, 0.0, 1.0)
 
     def hyper(self):
-        return (self.mu, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return _k.Hyper(mu=self.mu, beta1=0.0, beta2=0.0, eps=0.0, alpha=0.0, amsgrad=0.0)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Nesterov:
         _check("mu", self.mu, 0.0, 1.0)
 
     def hyper(self):
-        return (self.mu, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return _k.Hyper(mu=self.mu, beta1=0.0, beta2=0.0, eps=0.0, alpha=0.0, amsgrad=0.0)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class AdaGrad:
         _check("eps", self.eps, 0.0, 1.0, low_open=True)
 
     def hyper(self):
-        return (0.0, 0.0, 0.0, self.eps, 0.0, 0.0)
+        return _k.Hyper(mu=0.0, beta1=0.0, beta2=0.0, eps=self.eps, alpha=0.0, amsgrad=0.0)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ class RMSProp:
         _check("eps", self.eps, 0.0, 1.0, low_open=True)
 
     def hyper(self):
-        return (0.0, 0.0, 0.0, self.eps, self.alpha, 0.0)
+        return _k.Hyper(mu=0.0, beta1=0.0, beta2=0.0, eps=self.eps, alpha=self.alpha,
+                        amsgrad=0.0)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,14 @@ class Adam:
             raise ValueError(f"amsgrad={self.amsgrad!r} is invalid; expected True or False")
 
     def hyper(self):
-        return (0.0, self.beta1, self.beta2, self.eps, 0.0, float(self.amsgrad))
+        return _k.Hyper(mu=0.0, beta1=self.beta1, beta2=self.beta2, eps=self.eps, alpha=0.0,
+                        amsgrad=float(self.amsgrad))
+
+
+def kernel_hyper(optimizer, dtype):
+    """``optimizer.hyper()`` (a ``fastnn.kernels.optim.Hyper``, each field named) with every
+    field of ``dtype``, as the kernels take it."""
+    return _k.Hyper(*(dtype(v) for v in optimizer.hyper()))
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,

@@ -138,7 +138,7 @@ def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order
 @jit
 def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order,
                         mini_batch_size, n_weights, opt_code, hyper, eta, l2, l1, state, step,
-                        drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, coef, clip,
+                        drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, clip,
                         batch0, n_batches):
     """One epoch of mini-batch training with any optimizer, L1/L2 and dropout, in one call.
 
@@ -146,8 +146,8 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
     of the unregularized cost into ``grad`` (scaled to norm at most ``clip`` when
     ``clip`` > 0), then one fused optimizer step (optim.py) with l2 = λ/n and l1 = λ₁/n.
     ``state`` is (3, n_params) optimizer state; ``step`` a 1-entry int64 array holding
-    the optimizer's step count t (updated); ``coef`` a
-    5-entry array of the parameters' dtype (per-step coefficients). The mini-batches are
+    the optimizer's step count t (updated); ``hyper`` the optimizer's ``optim.Hyper``.
+    The mini-batches are
     numbers ``batch0``, ``batch0`` + 1, ... of an epoch of ``n_batches`` (the dropout
     masks depend on them): 0 and ⌈len(order)/m⌉ for a whole epoch, other values for one
     block of a streamed epoch.
@@ -161,13 +161,13 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
             dropout_mask(key, epoch, b, n_batches, sizes, drop_p, mask)
         forward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, X, rows, ident,
                      ws_z, ws_a)
-        coef[0] = ONE / (stop - start)
-        coef[1] = 0
+        scale = params.dtype.type(ONE / (stop - start))
+        zero = params.dtype.type(0)
         backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y,
-                      rows, ident, ws_z, ws_a, ws_d, coef[0], coef[1], coef[1], grad)
+                      rows, ident, ws_z, ws_a, ws_d, scale, zero, zero, grad)
         if clip > 0:
             clip_by_norm(grad, clip)
-        apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step, coef)
+        apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step)
         b += 1
 
 

@@ -24,8 +24,9 @@ ADAM        m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
 ==========  ===========================================================================
 
 With constant η, the seeds' momentum equals PyTorch's b ← μ b + g, θ ← θ − η b (v = −η b).
-``hyper`` is (μ, β₁, β₂, ε, α, amsgrad) in the parameters' dtype; ``coef`` is the
-per-step (η, λ/n, λ₁/n, η/(1 − β₁ᵗ), √(1 − β₂ᵗ)) in the parameters' dtype.
+``hyper`` is a ``Hyper`` (μ, β₁, β₂, ε, α, amsgrad) and ``coef`` a ``StepCoefficients``
+(η, λ/n, λ₁/n, η/(1 − β₁ᵗ), √(1 − β₂ᵗ)), both named tuples of the parameters' dtype;
+``apply_step`` forms the coefficients of each step.
 
 How the steps are written, so that LLVM vectorizes them (bench/optim_speed.py measures it):
 
@@ -40,6 +41,8 @@ How the steps are written, so that LLVM vectorizes them (bench/optim_speed.py me
 * every scalar is of the parameters' dtype (the float32 ONE/ZERO of _jit.py promote
   exactly in float64 kernels), so float32 steps stay float32.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from ._jit import ONE, ZERO, jit
@@ -50,6 +53,13 @@ NESTEROV = 2
 ADAGRAD = 3
 RMSPROP = 4
 ADAM = 5
+
+#: an optimizer's hyperparameters, each of the parameters' dtype (``fastnn.optim`` builds
+#: them): momentum μ, Adam's β₁ and β₂, ε, RMSProp's α, and amsgrad (1 on, 0 off)
+Hyper = namedtuple("Hyper", ["mu", "beta1", "beta2", "eps", "alpha", "amsgrad"])
+#: one step's coefficients, each of the parameters' dtype (``apply_step`` forms them):
+#: η, λ/n, λ₁/n, Adam's bias-corrected step η/(1 − β₁ᵗ) and √(1 − β₂ᵗ)
+StepCoefficients = namedtuple("StepCoefficients", ["eta", "l2", "l1", "adam_step", "bc2_sqrt"])
 
 
 @jit
@@ -81,14 +91,14 @@ def _step(params, grad, reg, code, hyper, coef, s1, s2, s3):
     wraparound for negative indices, and the loop stays vectorizable. The loops sit in
     one function so that a step compiles once per dtype and reg, not once per optimizer."""
     n = params.shape[0]
-    eta = coef[0]
+    eta = coef.eta
     if code == SGD:
         for i in range(n):
             w = params[i]
             g = _regularized(w, grad[i], reg)
             params[i] = w - eta * g
     elif code == MOMENTUM:
-        mu = hyper[0]
+        mu = hyper.mu
         for i in range(n):
             w = params[i]
             g = _regularized(w, grad[i], reg)
@@ -96,7 +106,7 @@ def _step(params, grad, reg, code, hyper, coef, s1, s2, s3):
             s1[i] = v
             params[i] = w + v
     elif code == NESTEROV:
-        mu = hyper[0]
+        mu = hyper.mu
         for i in range(n):
             w = params[i]
             g = _regularized(w, grad[i], reg)
@@ -104,7 +114,7 @@ def _step(params, grad, reg, code, hyper, coef, s1, s2, s3):
             s1[i] = v
             params[i] = w + (mu * v - eta * g)
     elif code == ADAGRAD:
-        eps = hyper[3]
+        eps = hyper.eps
         for i in range(n):
             w = params[i]
             g = _regularized(w, grad[i], reg)
@@ -112,8 +122,8 @@ def _step(params, grad, reg, code, hyper, coef, s1, s2, s3):
             s1[i] = G
             params[i] = w - np.divide(eta * g, np.sqrt(G) + eps)
     elif code == RMSPROP:
-        eps = hyper[3]
-        alpha = hyper[4]
+        eps = hyper.eps
+        alpha = hyper.alpha
         one_minus_alpha = ONE - alpha
         for i in range(n):
             w = params[i]
@@ -122,14 +132,14 @@ def _step(params, grad, reg, code, hyper, coef, s1, s2, s3):
             s1[i] = r
             params[i] = w - np.divide(eta * g, np.sqrt(r) + eps)
     elif code == ADAM:
-        beta1 = hyper[1]
-        beta2 = hyper[2]
-        eps = hyper[3]
-        step = coef[3]          # η / (1 − β₁ᵗ)
-        bc2_sqrt = coef[4]      # √(1 − β₂ᵗ)
+        beta1 = hyper.beta1
+        beta2 = hyper.beta2
+        eps = hyper.eps
+        step = coef.adam_step
+        bc2_sqrt = coef.bc2_sqrt
         one_minus_beta1 = ONE - beta1
         one_minus_beta2 = ONE - beta2
-        if hyper[5] != ZERO:    # AMSGrad
+        if hyper.amsgrad != ZERO:
             for i in range(n):
                 w = params[i]
                 g = _regularized(w, grad[i], reg)
@@ -156,8 +166,8 @@ def optimizer_step(params, grad, n_weights, code, hyper, coef, s1, s2, s3):
     """One step of optimizer ``code`` over the flat buffer (see the module table), with
     the regularization fused in: one pass over params, grad and state. ``grad`` (the
     unregularized mean gradient) is only read."""
-    l2 = coef[1]
-    l1 = coef[2]
+    l2 = coef.l2
+    l1 = coef.l1
     k = n_weights
     if l2 != ZERO or l1 != ZERO:
         _step(params[:k], grad[:k], (l2, l1), code, hyper, coef, s1[:k], s2[:k], s3[:k])
@@ -171,18 +181,18 @@ def optimizer_step(params, grad, n_weights, code, hyper, coef, s1, s2, s3):
 
 
 @jit
-def apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step, coef):
-    """Count the step (``step[0]`` += 1), form this step's coefficients into ``coef`` and
-    apply ``optimizer_step``; ``state`` is (3, n_params), ``coef`` 5 entries of the dtype."""
+def apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step):
+    """Count the step (``step[0]`` += 1), form this step's ``StepCoefficients`` (in float64,
+    then rounded to the parameters' dtype) and apply ``optimizer_step``; ``state`` is
+    (3, n_params)."""
     step[0] += 1
     t = step[0]
-    beta1 = np.float64(hyper[1])
-    beta2 = np.float64(hyper[2])
-    coef[0] = eta
-    coef[1] = l2
-    coef[2] = l1
-    coef[3] = eta / (1.0 - beta1 ** t) if beta1 < 1.0 else eta
-    coef[4] = np.sqrt(1.0 - beta2 ** t) if beta2 < 1.0 else 1.0
+    dt = params.dtype.type
+    beta1 = np.float64(hyper.beta1)
+    beta2 = np.float64(hyper.beta2)
+    coef = StepCoefficients(dt(eta), dt(l2), dt(l1),
+                            dt(eta / (1.0 - beta1 ** t)) if beta1 < 1.0 else dt(eta),
+                            dt(np.sqrt(1.0 - beta2 ** t)) if beta2 < 1.0 else dt(1.0))
     optimizer_step(params, grad, n_weights, code, hyper, coef, state[0], state[1], state[2])
 
 

@@ -54,18 +54,17 @@ def _kernel_run(code, hyper, eta, l2, l1, dtype, params, grads, n_weights, fused
     params = params.copy()
     state = np.zeros((3, params.shape[0]), dtype)
     step = np.zeros(1, np.int64)
-    coef = np.zeros(5, dtype)
-    hyper = np.asarray(hyper, dtype)
+    hyper = k.Hyper(*(dtype(h) for h in hyper))
     for g in grads:
         grad = g.copy()
         if fused:
             k.apply_step(params, grad, n_weights, code, hyper, dtype(eta), dtype(l2),
-                         dtype(l1), state, step, coef)
+                         dtype(l1), state, step)
             np.testing.assert_array_equal(grad, g, err_msg="grad must be left unchanged")
         else:
             k.regularize(params, grad, n_weights, dtype(l2), dtype(l1))
             k.apply_step(params, grad, n_weights, code, hyper, dtype(eta), dtype(0.0),
-                         dtype(0.0), state, step, coef)
+                         dtype(0.0), state, step)
     assert int(step[0]) == len(grads)
     return params, state
 
@@ -147,9 +146,8 @@ def test_one_sgd_step_by_hand(dtype):
     """Weights [0.5, -2, 0] and biases [1, 1]: g_w = ∇ + λ w + λ₁ sgn(w), g_b = ∇."""
     params = np.array([0.5, -2.0, 0.0, 1.0, 1.0], dtype)
     grad = np.array([1.0, 1.0, 1.0, 1.0, -1.0], dtype)
-    k.apply_step(params, grad, 3, k.SGD, np.zeros(6, dtype), dtype(0.5), dtype(0.25),
-                 dtype(0.125), np.zeros((3, 5), dtype), np.zeros(1, np.int64),
-                 np.zeros(5, dtype))
+    k.apply_step(params, grad, 3, k.SGD, k.Hyper(*[dtype(0)] * 6), dtype(0.5), dtype(0.25),
+                 dtype(0.125), np.zeros((3, 5), dtype), np.zeros(1, np.int64))
     # g = [1 + 0.125 + 0.125, 1 - 0.5 - 0.125, 1 + 0 + 0, 1, -1]; θ − 0.5 g, all exact.
     np.testing.assert_array_equal(params, np.array([-0.125, -2.1875, -0.5, 0.5, 1.5], dtype))
 
@@ -198,7 +196,8 @@ def test_step_loops_compile_to_packed_sqrt_and_division(dtype, reg):
     a = np.ones(n, dtype)
     f = numba.njit(nogil=True, fastmath=set(FASTMATH))(k._step.py_func)
     f(a, a.copy(), (dtype(0.5), dtype(0.5)) if reg == "weights" else None, k.ADAM,
-      np.full(6, 0.5, dtype), np.full(5, 0.5, dtype), a.copy(), a.copy(), a.copy())
+      k.Hyper(*[dtype(0.5)] * 6), k.StepCoefficients(*[dtype(0.5)] * 5), a.copy(), a.copy(),
+      a.copy())
     sig = f.signatures[0]
     assert "division by zero" not in f.inspect_llvm(sig), "a `/` with a zero check"
     if platform.machine().lower() not in ("x86_64", "amd64"):
