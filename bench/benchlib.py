@@ -3,7 +3,7 @@
 Used by ``bench/test_bench_epoch.py`` (pytest-benchmark) and ``bench/run_ratios.py``
 (plain script), so both measure exactly the same thing: one epoch of the book's SGD over
 50,000 Fashion-MNIST training images, for three configs (the design's anchors, specs
-from ``fastnn.bench.CONFIGS``):
+from ``fastnn.perf.bench.CONFIGS``):
 
 * A [784, 30, 10] and B [784, 100, 10]: sigmoid hidden and output, cross-entropy,
   mini-batch 10, eta 0.5;
@@ -12,8 +12,8 @@ from ``fastnn.bench.CONFIGS``):
 
 lambda = 0 for all. Implementations: the engine (``Network._engine.train_epoch``), the
 public API (``Network.train_epoch`` with class labels: its checks included), the NumPy
-matrix version (``fastnn.baselines.NumpyMatrixNetwork``), JAX jit + lax.scan and
-PyTorch eager (``fastnn.anchors``, when installed), each in float32 and float64, and the
+matrix version (``fastnn.perf.baselines.NumpyMatrixNetwork``), JAX jit + lax.scan and
+PyTorch eager (bench/frameworks.py, when installed), each in float32 and float64, and the
 naive per-sample reference (``fastnn.reference.ReferenceNetwork``, float64). The
 reference is timed on a subset (5,000 samples for A and B, 500 for C) and its time is
 scaled to 50,000 samples: it does the same work for every sample, so its time is linear
@@ -34,13 +34,13 @@ import sys
 import tempfile
 import time
 
+import frameworks as anchors
 import numpy as np
 
 import fastnn
-from fastnn import anchors
-from fastnn.baselines import NumpyMatrixNetwork
-from fastnn.bench import CONFIGS as _NETWORKS
 from fastnn.data import load_dataset
+from fastnn.perf.baselines import NumpyMatrixNetwork
+from fastnn.perf.bench import CONFIGS as _NETWORKS
 from fastnn.reference import ReferenceNetwork
 
 N_EPOCH = 50_000       # samples per epoch; every s/epoch figure is per 50,000 samples
@@ -48,7 +48,7 @@ LMBDA = 0.0
 SEED = 0
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-#: name -> sizes, hidden, output, cost, mini_batch_size (from fastnn.bench), eta, the
+#: name -> sizes, hidden, output, cost, mini_batch_size (from fastnn.perf.bench), eta, the
 #: reference's subset size and the default number of timed rounds (C's epochs are long)
 CONFIGS = {
     name: dict(_NETWORKS[name], eta=eta, reference_samples=ref, rounds=rounds)
@@ -67,7 +67,7 @@ REQUIRES = {"jax": ("jax", "pip install 'jax[cpu]'"),
 #: GEMM shapes (m, k, n) measured for the peak: square, and a layer of config C
 GEMM_SHAPES = {"square 1536^3": (1536, 1536, 1536), "C layer 128x1024x1024": (128, 1024, 1024)}
 PEAK_SHAPE = "square 1536^3"
-#: fastnn's one threads knob (fastnn/_threads.py): the engine's Numba and BLAS threads
+#: fastnn's one threads knob (fastnn/_engine/threads.py): the engine's Numba and BLAS threads
 THREADS_ENV = "FASTNN_NUM_THREADS"
 
 
@@ -296,7 +296,7 @@ class ThreadLimit:
     """``threads='1'`` (default): every implementation on one thread -- the engine
     (``FASTNN_NUM_THREADS``, fastnn's one knob for its Numba threads and the BLAS of its
     matrix path), BLAS (NumPy version, reference) through threadpoolctl, Numba, PyTorch
-    (``torch.set_num_threads``) and XLA (``fastnn.anchors.limit_jax_threads``: flags in
+    (``torch.set_num_threads``) and XLA (``frameworks.limit_jax_threads``: flags in
     XLA_FLAGS, which only work if JAX is not imported yet); ``'all'``: no limit; ``'N'``:
     N threads (XLA: no limit, it has no N-thread flag).
 
@@ -410,7 +410,7 @@ def thread_info(mode):
     blas = [{k: lib.get(k) for k in ("internal_api", "num_threads", "architecture",
                                       "version", "threading_layer", "filepath")}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    from fastnn import _threads
+    from fastnn._engine import threads as _threads
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {"mode": mode, "affinity": affinity,
             "numba_threads": numba.get_num_threads(),
@@ -500,12 +500,12 @@ def measure_gemm():
 
 
 def measure_fma():
-    """{dtype: GFLOP/s} of the core's multiply-add peak (fastnn/_peak.py: chains of FMAs)
+    """{dtype: GFLOP/s} of the core's multiply-add peak (fastnn/_engine/peak.py: chains of FMAs)
     on Numba's current thread count: the machine's limit where the BLAS behind the GEMM
     peak runs narrower vectors than the core has."""
     import numba
 
-    from fastnn import _peak
+    from fastnn._engine import peak as _peak
     return {dt: _peak.fma_peak(dt, threads=numba.get_num_threads())
             for dt in ("float32", "float64")}
 

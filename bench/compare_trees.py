@@ -29,7 +29,10 @@ import json, sys, time
 import numpy as np
 spec = json.loads(sys.argv[1])
 import fastnn
-from fastnn.bench import CONFIGS
+try:
+    from fastnn.perf.bench import CONFIGS
+except ImportError:  # a tree from before the subpackages (2026-12)
+    from fastnn.bench import CONFIGS
 c = CONFIGS[spec["config"]]
 n, dtype = spec["samples"], spec["dtype"]
 try:

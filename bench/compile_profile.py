@@ -4,10 +4,11 @@
     python bench/compile_profile.py --runs 5 --dtype float64 --top 15
     python bench/compile_profile.py --against ../old-checkout   # interleaved with another tree
     python bench/compile_profile.py --cpus 2          # as a 2-core user runs it
+    python bench/compile_profile.py --optimizer adam  # the general epoch's kernels
 
 Each run is a fresh Python process with an empty ``NUMBA_CACHE_DIR`` (pinned to one CPU
 when the machine has more than one, or to ``--cpus`` CPUs: with two, the cold epoch
-compiles its backward pass in a helper process, fastnn/_coldstart.py, whose functions
+compiles its backward pass in a helper process, fastnn/_engine/coldstart.py, whose functions
 the per-function list below does not see) that imports fastnn and makes the first call a user
 makes: ``Network.fit`` for one epoch of 100 samples (or two mini-batches) with as many
 evaluation samples, which compiles the epoch's kernels and what evaluation needs. It reports:
@@ -80,7 +81,8 @@ y = rng.integers(0, sizes[-1], 2 * n)
 net = fastnn.Network(sizes, dtype=spec["dtype"], seed=0)
 t = time.perf_counter()
 m = spec["mini_batch_size"]
-net.fit(X[:n], y[:n], epochs=1, mini_batch_size=m, eta=0.1, evaluation_data=(X[n:], y[n:]))
+net.fit(X[:n], y[:n], epochs=1, mini_batch_size=m, eta=0.1, evaluation_data=(X[n:], y[n:]),
+        optimizer=spec["optimizer"])
 t_fit = time.perf_counter() - t
 own = collections.defaultdict(float)
 stack = []
@@ -166,13 +168,16 @@ def main(argv=None):
                    help="mini-batch size of the first fit (default 10; large layers with "
                         "large mini-batches take the matrix path, e.g. --sizes 784,1024,10 "
                         "--mini-batch-size 128)")
+    p.add_argument("--optimizer", default=None,
+                   help="the first fit's optimizer (default the book's SGD; e.g. adam "
+                        "compiles the general epoch kernel)")
     p.add_argument("--top", type=int, default=10, help="functions listed (default 10)")
     p.add_argument("--against", metavar="CHECKOUT",
                    help="another fastnn checkout to time in alternation with this one")
     p.add_argument("--cpus", type=int, default=1,
                    help="CPUs each run is pinned to (default 1; with 2 or more, a cold "
                         "first epoch compiles its backward pass in a helper process: "
-                        "fastnn/_coldstart.py)")
+                        "fastnn/_engine/coldstart.py)")
     p.add_argument("--json", metavar="PATH", help="also write every run as JSON")
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -185,7 +190,8 @@ def main(argv=None):
         p.error(f"--mini-batch-size={args.mini_batch_size} is invalid: expected at least 1")
     if len(sizes) < 2 or min(sizes) < 1:
         p.error(f"--sizes={args.sizes!r} is invalid: expected two or more positive sizes")
-    spec = {"sizes": sizes, "dtype": args.dtype, "mini_batch_size": args.mini_batch_size}
+    spec = {"sizes": sizes, "dtype": args.dtype, "mini_batch_size": args.mini_batch_size,
+            "optimizer": args.optimizer}
     if args.cpus < 1:
         p.error(f"--cpus={args.cpus} is invalid: expected at least 1")
     n_cpus = os.cpu_count() or 1

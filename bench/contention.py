@@ -12,7 +12,7 @@ shipped sample):
   mini-batch 128 (issue 18's example of a user's run).
 
 For each config and case -- ``threads=1`` (fixed) and the default (every core at most,
-the matrix path's measured plan, fastnn/_matrix.py) -- one epoch of ``--samples`` rows is
+the matrix path's measured plan, fastnn/_engine/matrix.py) -- one epoch of ``--samples`` rows is
 timed, idle and with a competitor (a process spinning on CPU 0), the cases alternated
 within each repeat (each case its own network, so that the default's thread watch
 adapts to its own condition, as in a run that meets one); medians, scaled to 50,000
@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import fastnn
-from fastnn import _threads
+from fastnn._engine import threads as _threads
 from fastnn.data import load_dataset
 
 CONFIGS = {
@@ -106,7 +106,7 @@ def main(argv=None):
         if watch is not None:
             print(f"{c} default{', busy' if busy else ''}: the thread watch changed count "
                   f"{watch.switches} time(s), ended on {watch.current} thread(s)")
-    cpu_name = fastnn._gemm.cpu_name()
+    cpu_name = fastnn._engine.gemm.cpu_name()
     print(f"\nseconds per 50,000-sample epoch ({args.dtype}, median of {args.repeats}; "
           f"{_threads.available()} cores, Numba CPU {cpu_name}); in brackets CPU/wall")
     print(f"{'config':8}{'1 thread':>16}{'default':>16}{'1, busy':>16}{'default, busy':>16}"

@@ -45,7 +45,7 @@ step machine 120 "$PY" -c '
 import os, platform, numba, numpy, llvmlite.binding as llvm
 from threadpoolctl import threadpool_info
 import fastnn
-from fastnn import _threads
+from fastnn._engine import threads as _threads
 print("cpu:", [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0])
 print("cores (Numba):", _threads.available(), "affinity:", len(os.sched_getaffinity(0)))
 print("numba", numba.__version__, "numpy", numpy.__version__, "LLVM CPU", llvm.get_host_cpu_name())

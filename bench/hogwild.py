@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import fastnn
-from fastnn import _threads
+from fastnn._engine import threads as _threads
 from fastnn.data import load_dataset
 
 CONFIGS = {"A": [784, 30, 10], "B": [784, 100, 10]}

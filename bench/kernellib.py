@@ -26,19 +26,20 @@ reads its input rows through ``rows`` from a 4,096-row array (a gather, as in th
 the same rows every call, so they stay in cache, which flatters both sides alike. C3 is
 C's output layer (128 x 10) for the softmax. These are the engine's loop-path kernels: for
 config C's mini-batches of 128 the engine now takes its matrix path (BLAS GEMM,
-fastnn/_matrix.py), so the C-shaped rows show what the loops would cost there, and the
+fastnn/_engine/matrix.py), so the C-shaped rows show what the loops would cost there, and the
 ``epoch`` row of C times the path the engine actually picks (its ``engine_path``). The
 ``gemm`` rows time the engine's own GEMM (kernels/gemm.py, which the matrix path runs on
-AVX-512 cores whose BLAS runs a narrower kernel: fastnn/_gemm.py) against NumPy's BLAS
+AVX-512 cores whose BLAS runs a narrower kernel: fastnn/_engine/gemm.py) against NumPy's BLAS
 on two of C's products, whatever the matrix path chose on this machine.
 """
 import numpy as np
 
 import fastnn
-from fastnn import _blas, _gemm
-from fastnn.baselines import NumpyMatrixNetwork
-from fastnn.bench import CONFIGS
+from fastnn._engine import blas as _blas
+from fastnn._engine import gemm as _gemm
 from fastnn.kernels import activations, dense, update
+from fastnn.perf.baselines import NumpyMatrixNetwork
+from fastnn.perf.bench import CONFIGS
 
 SEED = 0
 N_ROWS = 4096          # rows of the array a first layer gathers from

@@ -118,11 +118,11 @@ def main(argv=None):
             json.dump({"sizes": sizes, "budget": args.budget, "lmbda": args.lmbda,
                        "data": source, "runs": results}, f, indent=1)
     if args.plot:
-        from fastnn.profile import _pyplot
+        from fastnn.plot import figure
 
-        plt = _pyplot()
         os.makedirs(args.plot, exist_ok=True)
-        fig, axes = plt.subplots(1, len(rules), figsize=(6 * len(rules), 4.5), squeeze=False)
+        fig = figure(figsize=(6 * len(rules), 4.5))
+        axes = fig.subplots(1, len(rules), squeeze=False)
         for ax, rule in zip(axes[0], rules):
             for r in results:
                 if r["rule"] == rule:

@@ -139,7 +139,7 @@ def bench_epochs(variants, repeats, only=None):
         CASES = [CASES[0]] + [c for c in CASES[1:] if any(w in c[0] for w in only)]
 
     import fastnn
-    from fastnn import _engine
+    from fastnn._engine import engine as _engine
     from fastnn.data import load_dataset
 
     data = load_dataset()

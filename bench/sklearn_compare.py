@@ -37,7 +37,7 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastnn
-from fastnn import _threads
+from fastnn._engine import threads as _threads
 from fastnn.data import load_dataset
 from fastnn.sklearn import MLPClassifier
 

@@ -36,7 +36,7 @@ def _skip_unless_enabled(config):
 def test_gemm_peak(request, bench_threads, bench_results):
     """NumPy matmul GFLOP/s under the same thread limit, at a square shape and at one of
     config C's layers: the yardstick for the peak-fraction and limit columns; and the
-    core's multiply-add peak (fastnn/_peak.py), for the FMA-fraction column."""
+    core's multiply-add peak (fastnn/_engine/peak.py), for the FMA-fraction column."""
     _skip_unless_enabled(request.config)
     bench_threads.refresh()
     gemm = benchlib.measure_gemm()

@@ -5,16 +5,17 @@
 """
 __version__ = "0.1.0"
 
-# Before anything imports the kernels: Numba fixes the target's features when it builds
-# its code generator, and the loops' measured vector width is one (fastnn/_width.py).
-from . import _width  # noqa: E402
-
-_width.apply()
-
-from . import augment, optim, schedules  # noqa: E402
+# Before anything imports the kernels: the engine applies the loops' measured vector width
+# while no kernel exists yet (fastnn/_engine/__init__.py says why).
+from . import (  # noqa: E402
+           _engine,  # noqa: E402, F401
+           augment,
+           optim,
+           schedules,
+)
 from ._io import ModelFileError  # noqa: E402
+from .data.stream import StreamedInputs  # noqa: E402
 from .network import Network, TrainingDiverged, load  # noqa: E402
-from .stream import StreamedInputs  # noqa: E402
 
 __all__ = ["Network", "TrainingDiverged", "ModelFileError", "load", "optim", "schedules",
            "augment", "StreamedInputs", "__version__"]

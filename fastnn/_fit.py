@@ -14,6 +14,7 @@ Part of the network layer (``network.py`` is its front door). Three pieces:
   (``_Run.stop_reason``) and checkpoint (``_Run.checkpoint``); ``_Run.finish`` restores
   the best parameters and returns the history.
 """
+import numbers
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import _checks
 from . import checkpoint as _ckpt
-from . import stream as _stream
+from .data import stream as _stream
 from .optim import SGD, OptimizerState, get_optimizer
 
 
@@ -34,21 +35,16 @@ def check_dropout(dropout, n_hidden):
     """Per-layer dropout probabilities (float64, output 0) from None, one probability for
     every hidden layer, or one per hidden layer; ValueError naming ``dropout`` otherwise."""
     if dropout is None:
-        values = [0.0] * n_hidden
-    elif isinstance(dropout, (int, float)) and not isinstance(dropout, bool):
-        values = [float(dropout)] * n_hidden
-    else:
-        try:
-            values = [float(p) for p in dropout]
-        except (TypeError, ValueError):
-            values = None
-        if values is None or len(values) != n_hidden:
-            raise ValueError(f"dropout={dropout!r} is invalid; expected a probability or "
-                             f"one per hidden layer ({n_hidden})")
-    for p in values:
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout={dropout!r} is invalid; every probability must be in "
-                             f"[0, 1)")
+        return np.zeros(n_hidden + 1)
+    try:
+        values = [float(dropout)] * n_hidden \
+            if isinstance(dropout, numbers.Real) and not isinstance(dropout, bool) \
+            else [float(p) for p in dropout]
+    except (TypeError, ValueError):
+        values = None
+    if values is None or len(values) != n_hidden or not all(0.0 <= p < 1.0 for p in values):
+        raise ValueError(f"dropout={dropout!r} is invalid; expected None, a probability in "
+                         f"[0, 1) or one per hidden layer ({n_hidden})")
     return np.array(values + [0.0])
 
 

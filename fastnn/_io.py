@@ -245,12 +245,12 @@ _MEMBERS = {
 #: (RuntimeError: an encrypted member; RecursionError: JSON nested too deeply;
 #: tokenize.TokenError and SyntaxError: numpy's tokenizing of a corrupt .npy header;
 #: MemoryError: an honest file too large for this machine.)
-_ARCHIVE_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
+ARCHIVE_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
                    NotImplementedError, RuntimeError, RecursionError, tokenize.TokenError,
                    SyntaxError, MemoryError)
 
 
-def _brief(value, limit=80):
+def brief(value, limit=80):
     """``repr(value)``, cut to ``limit`` characters for error messages."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -392,20 +392,20 @@ def load_model(path):
         meta = json.loads(blob.tobytes().decode("utf-8"))
     except ModelFileError:
         raise
-    except _ARCHIVE_ERRORS as exc:
+    except ARCHIVE_ERRORS as exc:
         raise ModelFileError(f"{path!r} is not a readable fastnn model file "
                              f"(truncated or corrupt?): {type(exc).__name__}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else meta
-        raise ModelFileError(f"{path!r} is not a fastnn model file (format {_brief(found)}); "
+        raise ModelFileError(f"{path!r} is not a fastnn model file (format {brief(found)}); "
                              f"expected format {FORMAT!r}")
     version = meta.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version > VERSION:
-        raise ModelFileError(f"{path!r} has format version {_brief(version)}; this fastnn "
+        raise ModelFileError(f"{path!r} has format version {brief(version)}; this fastnn "
                              f"reads versions up to {VERSION}: upgrade fastnn")
     if params.dtype.name != meta.get("dtype"):
         raise ModelFileError(f"{path!r}: parameters of shape {params.shape} and dtype "
-                             f"{params.dtype}; expected a 1-D {_brief(meta.get('dtype'))} "
+                             f"{params.dtype}; expected a 1-D {brief(meta.get('dtype'))} "
                              f"buffer")
     if _digest(params) != meta.get("sha256"):
         raise ModelFileError(f"{path!r}: checksum mismatch, the parameters were altered or "

@@ -33,7 +33,7 @@ import zipfile
 
 import numpy as np
 
-from ._io import _ARCHIVE_ERRORS, _brief, atomic_write, read_member
+from ._io import ARCHIVE_ERRORS, atomic_write, brief, read_member
 
 FORMAT = "fastnn-checkpoint"
 VERSION = 1
@@ -106,7 +106,7 @@ def _is_own(path, run):
     try:
         with zipfile.ZipFile(path) as z:
             meta = _read_meta(z, path)
-    except (KeyError, CheckpointError) + _ARCHIVE_ERRORS:
+    except (KeyError, CheckpointError) + ARCHIVE_ERRORS:
         return False
     return meta.get("format") == FORMAT and meta.get("version") == VERSION \
         and meta.get("run") == run
@@ -177,7 +177,7 @@ def load(path):
                                         _ARRAYS[name]) for name in names if name != "meta"}
     except CheckpointError:
         raise
-    except (KeyError,) + _ARCHIVE_ERRORS as exc:
+    except (KeyError,) + ARCHIVE_ERRORS as exc:
         raise CheckpointError(f"{path!r} is not a readable checkpoint (truncated or "
                               f"corrupt?): {type(exc).__name__}: {exc}") from None
     digests = meta.get("sha256")
@@ -195,10 +195,10 @@ def load(path):
 def _check_version(path, meta):
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path!r} is not a fastnn checkpoint (format "
-                              f"{_brief(meta.get('format'))}); expected {FORMAT!r}")
+                              f"{brief(meta.get('format'))}); expected {FORMAT!r}")
     version = meta.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(f"{path!r} has checkpoint version {_brief(version)}; this "
+        raise CheckpointError(f"{path!r} has checkpoint version {brief(version)}; this "
                               f"fastnn reads versions up to {VERSION}: upgrade fastnn")
 
 
@@ -258,7 +258,7 @@ _MISSING = object()
 
 
 def _field_error(path, name, value, expected):
-    shown = "missing" if value is _MISSING else _brief(value)
+    shown = "missing" if value is _MISSING else brief(value)
     field = name if name.startswith("history[") else f"metadata field {name!r}"
     return CheckpointError(f"{path!r}: {field} is {shown}; expected {expected}")
 

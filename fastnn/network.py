@@ -6,13 +6,14 @@ and ``net.biases[l]`` ``(n_out,)`` are views of it.
 """
 import numpy as np
 
-from . import _checks, _fit, _threads
-from . import stream as _stream
+from . import _checks, _fit
 from ._engine import Engine
-from ._fit import TrainingDiverged, evaluation_score  # noqa: F401 (public names of this module)
+from ._engine import threads as _threads
+from ._fit import TrainingDiverged, check_dropout, evaluation_score  # noqa: F401 (public here)
 from ._io import ModelFileError, load_model, save_model
 from .activations import activation_code, parse_activation
 from .costs import cost_code
+from .data import stream as _stream
 
 #: initializer name -> (weight standard deviation from (n_in, n_out), bias standard deviation)
 INITIALIZERS = {
@@ -138,7 +139,7 @@ class Network:
     # -- training ---------------------------------------------------------------
     def _prepare(self, name, X, y, stream=False, finite=True):
         """Checked (X, Y, labels). With ``stream`` a memmap or StreamedInputs stays on disk:
-        X becomes a StreamedInputs and Y a StreamedTargets (fastnn/stream.py). With
+        X becomes a StreamedInputs and Y a StreamedTargets (fastnn/data/stream.py). With
         ``finite`` False an in-memory X is not checked for NaN and infinities (the caller
         does it where training meets them: see ``_epoch``'s ``x_name``)."""
         x_name, y_name = (name + "[0]", name + "[1]") if name != "X" else ("X", "y")

@@ -214,6 +214,17 @@ def check_png_path(path, name):
     return path
 
 
+def figure(**kwargs):
+    """A matplotlib ``Figure`` drawn by the Agg canvas (``kwargs`` as ``Figure``'s), or
+    ImportError saying how to install matplotlib. Every figure fastnn writes is made
+    here: no pyplot, no process-wide backend chosen for the user's program; write it with
+    ``fig.savefig(path)``."""
+    Figure, FigureCanvasAgg = _matplotlib()
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def require_matplotlib():
     """ImportError saying how to install matplotlib unless it can be imported (a command
     checks this before hours of training, not after)."""

@@ -41,10 +41,11 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
-from . import _checks, _threads
+from . import _checks
+from ._engine import threads as _threads
 from .activations import parse_activation
 from .costs import cost_code
-from .network import Network, TrainingDiverged
+from .network import Network, TrainingDiverged, check_dropout
 from .optim import OptimizerState, get_optimizer
 
 try:
@@ -132,18 +133,7 @@ class _BaseMLP(BaseEstimator):
         cost = self.cost if self.cost is not None else self._default_cost(output)
         cost_code(cost, output)  # a known cost, valid with this output activation
         dropout = self.dropout
-        if dropout is not None:
-            n_hidden = len(hidden)
-            try:
-                values = [float(dropout)] * n_hidden \
-                    if isinstance(dropout, numbers.Real) and not isinstance(dropout, bool) \
-                    else [float(p) for p in dropout]
-            except (TypeError, ValueError):
-                values = None
-            if values is None or len(values) != n_hidden or \
-                    not all(0.0 <= p < 1.0 for p in values):
-                raise ValueError(f"dropout={dropout!r} is invalid; expected None, a "
-                                 f"probability in [0, 1) or one per hidden layer ({n_hidden})")
+        check_dropout(dropout, len(hidden))
         if not (isinstance(self.validation_fraction, numbers.Real)
                 and not isinstance(self.validation_fraction, bool)
                 and 0.0 < self.validation_fraction < 1.0):

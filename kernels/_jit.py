@@ -97,7 +97,7 @@ def jit_ordered(func):
 
 def jit_parallel(func):
     """Compile ``func`` like ``jit``, with Numba's ``prange`` parallel loops enabled (its
-    thread count is ``numba.set_num_threads``'s; fastnn/_threads.py sets it)."""
+    thread count is ``numba.set_num_threads``'s; fastnn/_engine/threads.py sets it)."""
     return _njit(func, parallel=True, fastmath=set(FASTMATH))
 
 

@@ -14,13 +14,13 @@ Two bits of MXCSR, per thread, remove the cliff:
 
 ``set_flush(bits)`` sets them (``FLUSH`` or 0) and returns the whole previous MXCSR, which
 ``restore`` puts back; the other bits (rounding, exception masks) are kept. They hold for
-everything the thread runs, NumPy included, so callers scope them (fastnn/_fpenv.py). A
+everything the thread runs, NumPy included, so callers scope them (fastnn/_engine/fpenv.py). A
 parallel kernel runs its loop bodies on other threads: it reads the caller's bits with
 ``flush_bits()`` before its ``prange`` and sets and restores them in each body, so every
 thread it uses runs in the caller's mode and is left as it was.
 
 A new thread starts with the bits of the thread that made it, and Numba makes its pool at
-its first parallel loop: fastnn/_fpenv.py starts the pool (``threads_bits``) before it
+its first parallel loop: fastnn/_engine/fpenv.py starts the pool (``threads_bits``) before it
 first sets the bits, so that no thread of the pool is born flushing.
 
 On other machines than x86-64 these compile to nothing (``flush_bits()`` is 0).

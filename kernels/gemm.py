@@ -1,7 +1,7 @@
 """The engine's own GEMM: C ← A B + β C with a register-blocked micro-kernel.
 
 For cores whose BLAS runs narrower vectors than the core has (an AVX-512 core with
-OpenBLAS held to its AVX2 kernels: fastnn/_gemm.py decides when this runs). Shapes:
+OpenBLAS held to its AVX2 kernels: fastnn/_engine/gemm.py decides when this runs). Shapes:
 A (M, K), B (K, N), C (M, N); A and B any strides (transposed views included), C
 contiguous along its rows.
 

@@ -17,7 +17,7 @@ cheap passes between them, each one sweep over its arrays:
   (measured, 128 random rows of a 60,000 × 784 float32 array: 28 µs against 44 µs for
   ``np.take`` on one core, 19-25 µs on two threads);
 * ``add_bias_from_t``: Z ← Zᵀ's transpose + b, for an output layer whose product the
-  engine's GEMM ran feature-major (fastnn/_matrix.py).
+  engine's GEMM ran feature-major (fastnn/_engine/matrix.py).
 
 Hidden layers' blocks are feature-major, ``(n, m)``: one row per unit and one column per
 sample (the ``_t`` kernels), because the products then run as W·Aᵀ (n_out × n_in times

@@ -46,7 +46,7 @@ GROUP = 4
 def fma_chains(acc, ab, passes):
     """``passes`` times, every element v of the 1-D ``acc`` takes CHAIN steps
     v ← v·a + b, with (a, b) = ``ab``. ``acc``'s length must be a multiple of GROUP
-    vectors (fastnn/_peak.py's ELEMENTS is)."""
+    vectors (fastnn/_engine/peak.py's ELEMENTS is)."""
     a = vbroadcast(ab, 0)
     b = vbroadcast(ab, 1)
     step = GROUP * lanes(acc)

@@ -10,7 +10,7 @@ a compiled function about 1 µs).
 
 Inputs of the first layer are read through the epoch's shuffled ``order`` as in
 training; later layers read the previous layer's block of activations (``ident`` rows).
-The values in the buffers come from one real forward and backward pass (fastnn/profile.py
+The values in the buffers come from one real forward and backward pass (fastnn/perf/profile.py
 fills them): the kernels' speed does not depend on them, but exp of a garbage value
 could be a denormal or a NaN and change it.
 """
@@ -74,7 +74,7 @@ def loop_delta_product(W_next, D_next, n, m, D):
 def loop_hidden_delta(W_next, D_next, Z, A, act, param, n, m, D):
     """``hidden_delta`` (Wᵀδ, then ⊙ g') per mini-batch. The derivative alone cannot be
     looped on one buffer: multiplying the same δ by σ' ≤ 1/4 again and again reaches
-    denormal numbers within a hundred calls, and those are slow. fastnn/profile.py takes
+    denormal numbers within a hundred calls, and those are slow. fastnn/perf/profile.py takes
     the derivative's time as this loop's minus ``loop_delta_product``'s."""
     for start in range(0, n, m):
         k = min(m, n - start)

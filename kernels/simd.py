@@ -10,7 +10,7 @@ multiply-add, a store).
 A vector is ``VECTOR_BYTES`` (64) wide: 16 float32 or 8 float64 lanes, one AVX-512
 register. On a CPU with narrower registers LLVM splits every operation into two or
 four, which is correct but spills registers (kernels/gemm.py is chosen only where it
-is faster: fastnn/_gemm.py).
+is faster: fastnn/_engine/gemm.py).
 
 Offsets are in elements from the array's data pointer, with no bounds check (as in C):
 the caller guarantees ``i + lanes ≤`` the array's extent. Loads and stores need no

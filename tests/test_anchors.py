@@ -1,5 +1,6 @@
-"""The JAX and PyTorch anchors (fastnn.anchors) train exactly like the NumPy matrix version
-and the engine: one epoch from identical parameters gives the same parameters.
+"""The JAX and PyTorch comparison implementations (bench/frameworks.py) train exactly like
+the NumPy matrix version and the engine: one epoch from identical parameters gives the same
+parameters.
 
 float64 agrees to 1e-9 relative, float32 to float32 precision. Shapes are configs A and C
 scaled down (C's [784, 1024, 1024, 10] becomes [784, 64, 64, 10], mini-batch 16): the
@@ -13,8 +14,11 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import anchors
-from fastnn.baselines import NumpyMatrixNetwork
+from fastnn.perf.baselines import NumpyMatrixNetwork
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "bench"))
+import frameworks as anchors  # noqa: E402
 
 # name -> (sizes, hidden, output, cost, mini-batch size, samples)
 SHAPES = {

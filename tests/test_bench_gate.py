@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fastnn import bench
+from fastnn.perf import bench as bench
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,7 +41,7 @@ KEY = "znver5, openblas Haswell, float32, 1 thread(s)"
 
 
 def test_machine_key_names_cpu_blas_kernels_dtype_and_threads(monkeypatch):
-    from fastnn import _gemm
+    from fastnn._engine import gemm as _gemm
     monkeypatch.setattr(_gemm, "cpu_name", lambda: "znver5")
     blas = [{"internal_api": "openblas", "architecture": "Haswell"},
             {"internal_api": "openblas", "architecture": "Haswell"}]

@@ -1,4 +1,4 @@
-"""fastnn/_blas.py: the BLAS GEMM with the β term that the matrix path's update runs in.
+"""fastnn/_engine/blas.py: the BLAS GEMM with the β term that the matrix path's update runs in.
 
 NumPy itself is the oracle: C ← α A B + β C for every transposition of A and B (views,
 not copies), both dtypes, β = 0, 1 and a decay, shapes with a dimension of 1 and strided
@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastnn import _blas
+from fastnn._engine import blas as _blas
 
 needs_binding = pytest.mark.skipif(_blas.binding() is None,
                                    reason="no BLAS GEMM bound (NumPy without scipy-openblas)")
@@ -97,7 +97,8 @@ def test_gemm_refuses_what_blas_cannot_take_in_place():
 
 
 def test_switched_off_by_environment():
-    code = ("from fastnn import _blas, Network; import numpy as np;"
+    code = ("from fastnn import Network; from fastnn._engine import blas as _blas;"
+            "import numpy as np;"
             "net = Network([6, 4, 2]); net._engine.matrix = True;"
             "print(_blas.binding() is None, net._engine.matrix_path().fused_update,"
             "      _blas.gemm(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2))))")
@@ -108,7 +109,7 @@ def test_switched_off_by_environment():
 
 
 def test_bad_switch_value_is_named():
-    code = "from fastnn import _blas; _blas.binding()"
+    code = "from fastnn._engine import blas as _blas; _blas.binding()"
     env = dict(os.environ, FASTNN_BLAS_GEMM="off")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True)

@@ -1,5 +1,5 @@
-"""Measured machine choices (fastnn/_calibrate.py, the matrix path's Plan and ThreadWatch in
-fastnn/_matrix.py). The mechanism is tested with injected measurements, never by timing:
+"""Measured machine choices (fastnn/_engine/calibrate.py, the matrix path's Plan and ThreadWatch in
+fastnn/_engine/matrix.py). The mechanism is tested with injected measurements, never by timing:
 what is kept, what is trusted, what is measured again, what runs."""
 import json
 import os
@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _calibrate, _gemm, _matrix, _threads
+from fastnn._engine import calibrate as _calibrate
+from fastnn._engine import gemm as _gemm
+from fastnn._engine import matrix as _matrix
+from fastnn._engine import threads as _threads
 from fastnn.cli import main
 
 

@@ -1,4 +1,4 @@
-"""A cold first epoch compiled on two cores (fastnn/_coldstart.py).
+"""A cold first epoch compiled on two cores (fastnn/_engine/coldstart.py).
 
 Fresh processes with empty Numba caches train one epoch with the helper process and
 without: the helper must have compiled the backward pass (this process loads it from the
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _coldstart
+from fastnn._engine import coldstart as _coldstart
 
 _RUN = r"""
 import hashlib, json, sys
 import numpy as np
 import fastnn
-from fastnn import _coldstart
+from fastnn._engine import coldstart as _coldstart
 from fastnn.kernels import epoch
 done = []
 prepare = _coldstart.prepare

@@ -12,7 +12,7 @@ from fastnn import data, mnist_loader
 from fastnn.data import DataError, find_data, load_dataset, load_mnist_pickle, read_idx, write_idx
 
 FULL_DIR = "/usr/share/datasets/fashion-mnist"
-SAMPLE_DIR = os.path.join(os.path.dirname(data.__file__), "sample_data")
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(data.__file__)), "sample_data")
 
 # First labels of Fashion-MNIST's training and test files (also the sample's).
 FIRST_TRAIN_LABELS = [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]

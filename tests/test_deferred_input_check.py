@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _gemm
+from fastnn._engine import gemm as _gemm
 
 N, D = 40, 6
 BAD = [np.nan, np.inf, -np.inf]

@@ -17,7 +17,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import fastnn
-from fastnn import _threads
+from fastnn._engine import threads as _threads
 
 # One process trains every configuration and prints a SHA-256 of each one's parameters.
 SCRIPT = r"""

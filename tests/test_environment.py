@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _gemm
+from fastnn._engine import gemm as _gemm
 
 SETTINGS = [
     ("FASTNN_NUM_THREADS", "four", r"environment variable FASTNN_NUM_THREADS='four' is invalid"),

@@ -347,7 +347,7 @@ def test_a_final_save_that_fails_keeps_the_model_elsewhere(tmp_path, monkeypatch
     net = fastnn.Network([4, 3, 2], seed=5)
     output = str(tmp_path / "gone" / "model.npz")  # its folder vanished during training
     with pytest.raises(OSError) as err:
-        cli._save_trained(net, output, checkpoint=None)
+        cli.train._save_trained(net, output, checkpoint=None)
     message = str(err.value)
     assert f"--output={output!r}" in message and ".tmp" not in message
     rescued = message.split("saved to ")[1].split()[0].rstrip(";,.")

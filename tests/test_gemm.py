@@ -1,5 +1,5 @@
 """The engine's own GEMM (kernels/gemm.py, kernels/simd.py) and the choice of GEMM
-(fastnn/_gemm.py).
+(fastnn/_engine/gemm.py).
 
 The kernel is checked against NumPy in float64 on shapes that hit every edge (rows
 short of MR, columns short of a panel, K over several KC blocks, empty K), every layout
@@ -16,7 +16,8 @@ import pytest
 from _oracle import reference_of, rel_err, targets
 
 import fastnn
-from fastnn import _gemm, _threads
+from fastnn._engine import gemm as _gemm
+from fastnn._engine import threads as _threads
 from fastnn.kernels import gemm as K
 from fastnn.kernels import simd
 

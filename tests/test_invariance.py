@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _matrix
+from fastnn._engine import matrix as _matrix
 from fastnn.kernels import dense
 
 DTYPES = (np.float32, np.float64)

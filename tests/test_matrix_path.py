@@ -1,6 +1,6 @@
 """The matrix (BLAS) path against the naive reference and against the loop path.
 
-The matrix path (fastnn/_matrix.py) must be a faster way to compute the same thing: every
+The matrix path (fastnn/_engine/matrix.py) must be a faster way to compute the same thing: every
 epoch it runs -- plain SGD with L2, and the general epoch with every optimizer, L1 and
 dropout -- is compared with the reference to 1e-9 in float64, for every activation and
 cost/output pair, several depths, and a short last mini-batch.
@@ -12,7 +12,8 @@ import pytest
 from _oracle import reference_of, rel_err, targets
 
 import fastnn
-from fastnn import _blas, _matrix
+from fastnn._engine import blas as _blas
+from fastnn._engine import matrix as _matrix
 from fastnn.reference import ReferenceOptimizer
 
 HIDDEN = ["sigmoid", "tanh", "relu", "identity", ("leaky_relu", 0.1), ("elu", 0.7),
@@ -40,7 +41,7 @@ def matrix_net(*args, **kwargs):
 def test_sgd_epoch_matches_reference(sizes, hidden, pair, fused):
     out, cost = pair
     if fused and _blas.binding() is None:
-        pytest.skip("no BLAS GEMM bound (fastnn/_blas.py): the update runs as two passes")
+        pytest.skip("no BLAS GEMM bound (fastnn/_engine/blas.py): the update runs as two passes")
     rng = np.random.default_rng(len(sizes) * 31 + len(str(hidden)))
     net = matrix_net(sizes, hidden, out, cost, dtype="float64", seed=4)
     net._engine.matrix_path().fused_update = fused
@@ -148,7 +149,7 @@ def test_big_network_trains_through_the_matrix_path():
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gather_rows_matches_take(parallel, dtype):
-    from fastnn import _threads
+    from fastnn._engine import threads as _threads
     from fastnn.kernels import matrix as K
     rng = np.random.default_rng(5)
     X = rng.standard_normal((500, 37)).astype(dtype)

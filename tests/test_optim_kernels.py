@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastnn import _gemm
+from fastnn._engine import gemm as _gemm
 from fastnn.kernels import optim as k
 from fastnn.kernels._jit import FASTMATH
 

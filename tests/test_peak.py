@@ -1,4 +1,4 @@
-"""The multiply-add peak probe (kernels/peak.py, fastnn/_peak.py): its arithmetic is exact
+"""The multiply-add peak probe (kernels/peak.py, fastnn/_engine/peak.py): its arithmetic is exact
 and checkable, so a probe that skipped work (fewer passes, a chain LLVM regrouped) shows
 as a wrong value, not only as an implausible speed. Timings are not asserted."""
 import os
@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from fastnn import _peak, _threads
+from fastnn._engine import peak as _peak
+from fastnn._engine import threads as _threads
 from fastnn.kernels import peak as kpeak
 
 

@@ -1,4 +1,4 @@
-"""``fastnn profile`` (fastnn/profile.py): the cost model against counts made by hand, the
+"""``fastnn profile`` (fastnn/perf/profile.py): the cost model against counts made by hand, the
 profile's structure and JSON schema, the phase sum against the measured epoch, the
 sweeps in their reduced form, the figures and the command line."""
 import json
@@ -8,9 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from fastnn import _blas, _gemm
-from fastnn import profile as prof
+from fastnn._engine import blas as _blas
+from fastnn._engine import gemm as _gemm
 from fastnn.cli import main
+from fastnn.perf import profile as prof
 
 # -- the cost model, counted by hand ----------------------------------------------------
 # Network [3, 2, 1], mini-batch 2, 5 samples: mini-batches of 2, 2 and 1 rows (k), float64
@@ -132,7 +133,7 @@ def small_profile():
 def test_profile_schema_is_stable(small_profile):
     r = small_profile
     assert set(r) == PROFILE_KEYS
-    assert r["schema"] == "fastnn.profile/2"
+    assert r["schema"] == "fastnn.perf.profile/2"
     assert set(r["machine"]) == MACHINE_KEYS
     for p in r["phases"]:
         assert set(p) == PHASE_KEYS
@@ -171,7 +172,7 @@ def test_profile_counts_come_from_the_cost_model(small_profile):
 
 
 #: one profile in a fresh process, printed as JSON
-PROFILE = "import json, sys; from fastnn import profile; " \
+PROFILE = "import json, sys; from fastnn.perf import profile; " \
           "print(json.dumps(profile.profile(**json.loads(sys.argv[1]))))"
 
 
@@ -215,8 +216,8 @@ def test_phase_sum_agrees_with_epoch_matrix_path():
     phases = {p["phase"] for p in r["phases"]}
     assert "gather" in phases
     # the update is its own pass only where neither a BLAS GEMM with β is bound
-    # (fastnn/_blas.py) nor the engine's GEMM runs (fastnn/_gemm.py: AVX-512 cores whose
-    # OpenBLAS runs a narrower kernel); with the engine's GEMM and no bound BLAS GEMM it
+    # (fastnn/_engine/blas.py) nor the engine's GEMM runs (fastnn/_engine/gemm.py: AVX-512
+    # cores whose OpenBLAS runs a narrower kernel); with the engine's GEMM and no bound BLAS GEMM it
     # depends on which layers the engine's GEMM fits, so that case is not asserted
     if _blas.binding() is not None:
         assert "update" not in phases

@@ -351,7 +351,7 @@ def test_every_valid_pair_is_accepted():
 # ---------------------------------------------------------------- the NumPy matrix baseline
 
 def _load_numpy_matrix():
-    from fastnn import baselines
+    from fastnn.perf import baselines as baselines
     return baselines
 
 

@@ -1,4 +1,4 @@
-"""Data sets larger than memory: training on memory-mapped files (fastnn/stream.py).
+"""Data sets larger than memory: training on memory-mapped files (fastnn/data/stream.py).
 
 The streamed epoch must be the in-memory epoch exactly, and the engine's own allocations
 (tracemalloc sees NumPy's) must not grow with the file: 100 MB and 1 GB files are trained
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import stream
+from fastnn.data import stream as stream
 
 
 def write_npy(path, n, n_in, seed=0, dtype=np.float32, chunk=20000):

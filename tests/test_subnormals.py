@@ -1,4 +1,4 @@
-"""Subnormal numbers are flushed to zero while fastnn computes (fastnn/_fpenv.py).
+"""Subnormal numbers are flushed to zero while fastnn computes (fastnn/_engine/fpenv.py).
 
 Intel cores take a microcode assist on every subnormal operand: a float32 Adam run went
 from 2 s to 31-40 s per epoch once its parameters had decayed into that range. These tests
@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _fpenv, _gemm, _threads
+from fastnn._engine import fpenv as _fpenv
+from fastnn._engine import gemm as _gemm
+from fastnn._engine import threads as _threads
 from fastnn.kernels import fpenv
 
 pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),

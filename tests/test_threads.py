@@ -10,7 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import fastnn
-from fastnn import _threads
+from fastnn._engine import threads as _threads
 from fastnn.data import load_dataset
 
 
@@ -101,7 +101,7 @@ def test_refresh_limits_a_blas_loaded_inside_the_block_and_restores_it():
 import json
 import numpy
 from threadpoolctl import threadpool_info
-from fastnn import _threads
+from fastnn._engine import threads as _threads
 def counts():
     return {b["filepath"]: b["num_threads"] for b in threadpool_info() if b["user_api"] == "blas"}
 seen = {}

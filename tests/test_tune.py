@@ -87,10 +87,10 @@ def test_a_diverging_trial_is_recorded_not_raised():
 
 
 def test_falls_needs_every_cost_lower_than_the_one_before():
-    assert tune._falls([3.0, 2.0, 1.0])
-    assert not tune._falls([3.0, 2.0, 2.5])
-    assert not tune._falls([3.0, 3.0])
-    assert not tune._falls([3.0, None])
+    assert tune.trials.falls([3.0, 2.0, 1.0])
+    assert not tune.trials.falls([3.0, 2.0, 2.5])
+    assert not tune.trials.falls([3.0, 3.0])
+    assert not tune.trials.falls([3.0, None])
 
 
 # -- the trial file -------------------------------------------------------------------
@@ -335,8 +335,8 @@ def hold(real_run_trial):
     return run_trial
 
 
-if not getattr(tune.run_trial, "held_by_the_test", False):  # Dask may load this twice
-    tune.run_trial = hold(tune.run_trial)
+if not getattr(tune.trials.run_trial, "held_by_the_test", False):  # Dask may load it twice
+    tune.trials.run_trial = hold(tune.trials.run_trial)
 """
 
 
@@ -456,12 +456,12 @@ def test_cli_interrupted_search_says_how_to_resume(tmp_path, capsys, monkeypatch
         return real(spec)
 
     real = tune.run_trial
-    monkeypatch.setattr(tune, "run_trial", interrupted)
+    monkeypatch.setattr(tune.trials, "run_trial", interrupted)
     argv = ["tune", "--in-process", "--grid", "eta=0.1,0.5,1", "--epochs", "1", "--subset",
             "1000", "--validation-subset", "200", "--trials", str(tmp_path / "t.jsonl")]
     assert main(argv) == 130
     assert "interrupted; 2 finished trials are in" in capsys.readouterr().err
-    monkeypatch.setattr(tune, "run_trial", real)
+    monkeypatch.setattr(tune.trials, "run_trial", real)
     assert main(argv + ["--json", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["trials_run"] == 1
 

@@ -1,4 +1,4 @@
-"""The loops' vector width (fastnn/_width.py): chosen by measuring, applied at import.
+"""The loops' vector width (fastnn/_engine/width.py): chosen by measuring, applied at import.
 
 The choice itself is tested with injected measurements; the real probe processes run once
 (their protocol, not their timings, is checked); applying a record is tested in fresh
@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from fastnn import _calibrate, _width
+from fastnn._engine import calibrate as _calibrate
+from fastnn._engine import width as _width
 
 HOST = _width.host_features()
 FAKE_512 = HOST + ",+avx512f"
@@ -135,7 +136,8 @@ import numba.core.codegen as codegen
 codegen.get_host_cpu_features = lambda: sys.argv[1]   # a host that claims AVX-512F
 import numba
 import fastnn
-from fastnn import _calibrate, _width
+from fastnn._engine import calibrate as _calibrate
+from fastnn._engine import width as _width
 if sys.argv[2] == "record":
     _calibrate.decide(_width.KEY, _width.CANDIDATES, lambda c: {"256": 2.0, "512": 1.0},
                       "test", lambda s: _width.choose(s, "256"))
@@ -178,7 +180,7 @@ def test_a_record_applies_from_the_next_process(tmp_path):
 _ASM = r"""
 import json
 from numba import types as t
-from fastnn import _width
+from fastnn._engine import width as _width
 from fastnn.kernels import dense
 A, I = t.Array(t.float32, 2, "C"), t.Array(t.int64, 1, "C")
 sig = (A, A, I, t.float32, t.float32, A)

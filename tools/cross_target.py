@@ -60,7 +60,7 @@ TESTS = ("tests/test_parity.py", "tests/test_dense_kernels.py", "tests/test_opti
 _PROBE = r"""
 import hashlib, json, re, sys
 import numba, numpy as np
-from fastnn import _gemm
+from fastnn._engine import gemm as _gemm
 from fastnn.kernels import activations, costs, dense, optim
 from fastnn.kernels._jit import FASTMATH
 

@@ -10,7 +10,7 @@ called from Python, so BLAS threads never run inside a Numba parallel region), a
 passes between the products in kernels/matrix.py.
 
 On an AVX-512 core whose BLAS runs a narrower kernel, the products go to the engine's
-own GEMM instead (kernels/gemm.py; fastnn/_gemm.py decides), in Numba's threads: the
+own GEMM instead (kernels/gemm.py; fastnn/_engine/gemm.py decides), in Numba's threads: the
 output layer's forward product too, as Zᵀ = W Aᵀ (m columns rather than its ten).
 BLAS, left with what is narrower than a panel (mini-batches under 64 rows), is held to
 one thread meanwhile, as its idle workers would spin against Numba's.
@@ -26,7 +26,7 @@ says why) and the output block sample-major (m, n):
 Scaling the output δ by α once carries the step into every later δ and product, so no
 pass scales a gradient. The SGD epoch applies the update at once: one BLAS GEMM with
 the β term, ``W ← δᵀA + (1 − ηλ/n) W``, straight into the weights (the engine's GEMM has
-that β term too; for BLAS fastnn/_blas.py binds it; where it cannot, one GEMM into a
+that β term too; for BLAS fastnn/_engine/blas.py binds it; where it cannot, one GEMM into a
 scratch matrix and one pass ``W ← βW + G``, about 5% slower on config C). The general
 epoch writes the mean gradient into the flat gradient buffer and hands it to the fused
 optimizer step, as the loop path does. Both give the same results as the loop path up to
@@ -40,12 +40,15 @@ import time
 import numba
 import numpy as np
 
-from . import _blas, _calibrate, _gemm, _threads
-from .kernels import matrix as _k
-from .kernels.activations import activate, multiply_by_derivative
-from .kernels.costs import output_delta
-from .kernels.dropout import dropout_mask
-from .kernels.optim import apply_step, clip_by_norm
+from ..kernels import matrix as _k
+from ..kernels.activations import activate, multiply_by_derivative
+from ..kernels.costs import output_delta
+from ..kernels.dropout import dropout_mask
+from ..kernels.optim import apply_step, clip_by_norm
+from . import blas as _blas
+from . import calibrate as _calibrate
+from . import gemm as _gemm
+from . import threads as _threads
 
 #: the auto rule: take the matrix path for mini-batches of at least MIN_ROWS rows that
 #: cost at least MIN_FLOPS_PER_BATCH FLOPs (6 × weights × m); below either the loop path
@@ -286,10 +289,10 @@ class MatrixPath:
         offsets = np.concatenate([[0], np.cumsum(self.sizes[1:-1])]).astype(int)
         self._mask_slices = [slice(offsets[l], offsets[l + 1]) for l in range(self.L - 1)]
         #: the SGD update runs inside the weight-gradient GEMM (BLAS's β term) when
-        #: fastnn/_blas.py found a GEMM to bind; else as a second pass
+        #: fastnn/_engine/blas.py found a GEMM to bind; else as a second pass
         self.fused_update = _blas.binding() is not None
         #: the engine's own GEMM for the products wide enough for it: the plan's when
-        #: training (``plan``), else fastnn/_gemm.py's rule
+        #: training (``plan``), else fastnn/_engine/gemm.py's rule
         self.engine_gemm = _gemm.use_engine()[0]
         self._plans = {}
 
@@ -299,7 +302,7 @@ class MatrixPath:
         (exactly that many when the user ``fixed`` them), for the ``kind`` of epoch that
         will run (``sgd``: the book's SGD, its update inside the GEMM; ``general``: an
         optimizer's step after every mini-batch, which runs on one thread and changes
-        what more threads gain): measured once per machine (fastnn/_calibrate.py), or
+        what more threads gain): measured once per machine (fastnn/_engine/calibrate.py), or
         the built-in rule with $FASTNN_CALIBRATE=off."""
         if kind not in KINDS:
             raise ValueError(f"kind={kind!r} is invalid; expected one of {', '.join(KINDS)}")
@@ -361,7 +364,7 @@ class MatrixPath:
         scratch = np.empty_like(params)
         saved = self.engine_gemm
         if kind == "general":
-            from .optim import Adam, kernel_hyper
+            from ..optim import Adam, kernel_hyper
             adam = Adam()
             hyper = kernel_hyper(adam, dt)
             state = np.zeros((3, e.n_params), dt)
@@ -462,7 +465,7 @@ class MatrixPath:
         return contextlib.nullcontext()
 
     def product(self, A, B, out):
-        """out ← A B: the engine's GEMM where fastnn/_gemm.py chose it and the product is
+        """out ← A B: the engine's GEMM where fastnn/_engine/gemm.py chose it and the product is
         wide enough, else NumPy's ``matmul`` (BLAS)."""
         if not (self.engine_gemm and _gemm.gemm_if_fits(A, B, out)):
             np.matmul(A, B, out=out)

@@ -2,12 +2,12 @@
 
 Absolute seconds on a shared CI machine move by 10-30% from run to run; the ratio of two
 implementations timed in the same run, interleaved, moves far less. So the gate times one
-epoch of the engine and of the NumPy matrix version (``fastnn.baselines``) on the same
+epoch of the engine and of the NumPy matrix version (``fastnn.perf.baselines``) on the same
 data, alternating them, and compares the ratio NumPy/engine with the one recorded in a
 baseline file: a drop of more than the tolerance (default 25%) fails.
 
 It also times NumPy's GEMM (1024³) and the core's multiply-add peak (chains of FMAs,
-fastnn/_peak.py) in the same run, interleaved, and reports each implementation's GFLOP/s
+fastnn/_engine/peak.py) in the same run, interleaved, and reports each implementation's GFLOP/s
 as a fraction of both, the threads in effect (Numba's threading layer, BLAS library and
 kernel through threadpoolctl) and the engine's path. The GEMM is the yardstick the
 targets are set against; the FMA probe is the machine's limit, which the GEMM is not
@@ -30,9 +30,13 @@ import time
 
 import numpy as np
 
-from . import _checks, _gemm, _io, _peak, _threads, _width
+from .. import _checks, _io
+from .._engine import gemm as _gemm
+from .._engine import peak as _peak
+from .._engine import threads as _threads
+from .._engine import width as _width
+from ..network import Network
 from .baselines import NumpyMatrixNetwork
-from .network import Network
 
 CONFIGS = {
     "A": dict(sizes=[784, 30, 10], hidden="sigmoid", output="sigmoid", cost="cross_entropy",

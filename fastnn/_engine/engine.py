@@ -9,17 +9,23 @@ import time
 
 import numpy as np
 
-from . import _calibrate, _coldstart, _fpenv, _gemm, _matrix, _threads, _width
-from .kernels import activations as _activations
-from .kernels import dense as _dense
-from .kernels import dropout as _dropout
-from .kernels import epoch as _epoch
-from .kernels import hogwild as _hogwild
-from .kernels import optim as _optim
-from .kernels import update as _update
-from .kernels.costs import COST_SUMS
-from .kernels.dropout import splitmix64 as _splitmix64
-from .optim import kernel_hyper
+from ..kernels import activations as _activations
+from ..kernels import dense as _dense
+from ..kernels import dropout as _dropout
+from ..kernels import epoch as _epoch
+from ..kernels import hogwild as _hogwild
+from ..kernels import optim as _optim
+from ..kernels import update as _update
+from ..kernels.costs import COST_SUMS
+from ..kernels.dropout import splitmix64 as _splitmix64
+from ..optim import kernel_hyper
+from . import calibrate as _calibrate
+from . import coldstart as _coldstart
+from . import fpenv as _fpenv
+from . import gemm as _gemm
+from . import matrix as _matrix
+from . import threads as _threads
+from . import width as _width
 
 #: rows per block when evaluating a whole data set
 EVAL_CHUNK = 1024
@@ -54,11 +60,11 @@ class Engine:
         #: (always the matrix path, BLAS GEMM) or False (always the engine's own loops)
         self.matrix = None
         #: which GEMM the matrix path trains with: None ($FASTNN_GEMM; when that is auto,
-        #: measured: fastnn/_matrix.py's Plan), "engine" or "blas"
+        #: measured: fastnn/_engine/matrix.py's Plan), "engine" or "blas"
         self.gemm = None
         self._matrix_path = None
         self._paths = {}   # measured path choices (``_measured_path``)
-        #: threads for BLAS and the parallel kernels (None: fastnn/_threads.py's default)
+        #: threads for BLAS and the parallel kernels (None: fastnn/_engine/threads.py's default)
         self.threads = None
         #: Hogwild workers exchange with the shared buffer every this many mini-batches
         #: (0: every step on the shared buffer itself; kernels/hogwild.py)
@@ -108,7 +114,7 @@ class Engine:
 
     # -- path choice ----------------------------------------------------------
     def uses_matrix(self, m, training=True):
-        """Whether mini-batches of m rows go through the matrix path (fastnn/_matrix.py):
+        """Whether mini-batches of m rows go through the matrix path (fastnn/_engine/matrix.py):
         forced by ``self.matrix``; else, for training, measured on this machine when the
         work per mini-batch is within ``_matrix.NEAR`` of the rule's threshold (the
         crossover moves with the core, the BLAS and the threads: ``_measured_path``),
@@ -130,7 +136,7 @@ class Engine:
 
     def _measured_path(self, m):
         """``loops`` or ``matrix`` for mini-batches of m rows, measured once per machine
-        (fastnn/_calibrate.py): a few SGD mini-batches of random data on each path, the
+        (fastnn/_engine/calibrate.py): a few SGD mini-batches of random data on each path, the
         matrix path on its own plan (GEMM and threads), alternated, the best of three."""
         threads = _threads.resolve(self.threads)
         fixed = _threads.fixed(self.threads)
@@ -209,7 +215,7 @@ class Engine:
     def _running(self, matrix=False, workers=None):
         """The context of every kernel call: yields its thread count (``workers``, else
         the engine's ``threads``, else $FASTNN_NUM_THREADS) and runs the block with
-        subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_fpenv.py);
+        subnormals flushed to zero unless $FASTNN_SUBNORMALS=keep (fastnn/_engine/fpenv.py);
         ``matrix`` or ``workers`` say whether parallel kernels may run in it (the matrix
         path on several threads; Hogwild). Every call reads all of fastnn's settings
         ($FASTNN_GEMM, $FASTNN_CALIBRATE, $FASTNN_LOOP_WIDTH and $FASTNN_COLD_START too),

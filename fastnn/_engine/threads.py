@@ -63,7 +63,7 @@ def fixed(threads=None):
     """Whether the thread count was fixed by the user (``threads`` given, or
     $FASTNN_NUM_THREADS set) rather than the default, every core: a fixed count is run as
     given; the default is an upper bound the matrix path may run below where fewer
-    threads are faster (fastnn/_matrix.py's Plan)."""
+    threads are faster (fastnn/_engine/matrix.py's Plan)."""
     return threads is not None or bool(os.environ.get(ENV, "").strip())
 
 

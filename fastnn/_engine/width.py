@@ -11,7 +11,7 @@ Where the CPU has AVX-512F, the first training on the loop path times the hot lo
 (forward and δ products, weight gradient, sigmoid; float32, the [784, 100, 10] network
 at mini-batch 10) compiled each way, in two child processes that compile in parallel
 and are timed one after the other, alternated; the record is kept with the other
-measured choices (fastnn/_calibrate.py). The width is a process-wide setting of Numba's
+measured choices (fastnn/_engine/calibrate.py). The width is a process-wide setting of Numba's
 code generator (the ``prefer-256-bit`` feature appended to the host's features), fixed
 when the first kernel is compiled: ``apply``, called by ``import fastnn`` before any
 kernel exists, sets it from the record, so a measurement made in a process serves from
@@ -36,7 +36,8 @@ import threading
 
 import numba
 
-from . import _calibrate, _checks
+from .. import _checks
+from . import calibrate as _calibrate
 
 ENV = "FASTNN_LOOP_WIDTH"
 _CHOICES = ("auto", "llvm", "256", "512")
@@ -323,7 +324,7 @@ def measure(candidates, rounds=ROUNDS, batches=PROBE_BATCHES, processes=PROCESSE
                 err.close()
 
 
-_CHILD = "import sys; from fastnn._width import _probe; _probe(int(sys.argv[1]))"
+_CHILD = "import sys; from fastnn._engine.width import _probe; _probe(int(sys.argv[1]))"
 
 
 def _expect(candidate, proc, err, expected):
@@ -345,7 +346,7 @@ def _probe(batches):
 
     import numpy as np
 
-    from .kernels import activations, dense
+    from ..kernels import activations, dense
     dt = np.float32
     rng = np.random.default_rng(0)
     n_in, n_hid, n_out = PROBE_SIZES

@@ -24,8 +24,8 @@ import contextlib
 import numba
 import numpy as np
 
-from . import _checks
-from .kernels import fpenv as _k
+from .. import _checks
+from ..kernels import fpenv as _k
 
 ENV = "FASTNN_SUBNORMALS"
 _CHOICES = ("flush", "keep")

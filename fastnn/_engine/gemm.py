@@ -8,7 +8,7 @@ GFLOP/s against NumPy's 105-115; with a 512-bit BLAS kernel the two are even, an
 a core without AVX-512 the engine's vectors would be split in two. So the choice:
 
 ``FASTNN_GEMM``
-    ``auto`` (or unset): for training, measured on the machine (fastnn/_calibrate.py:
+    ``auto`` (or unset): for training, measured on the machine (fastnn/_engine/calibrate.py:
     the matrix path times both GEMMs on the network's own mini-batches, once, and keeps
     the faster); for evaluation, and for training with ``FASTNN_CALIBRATE=off``, the
     rule above: the engine's GEMM when the CPU Numba compiles for has AVX-512F and
@@ -29,10 +29,12 @@ import numba
 import numpy as np
 from numba import types
 
-from . import _blas, _checks, _threads
-from ._width import cpu_features, cpu_name  # noqa: F401 (fastnn's names for them)
-from .kernels import gemm as _k
-from .kernels.simd import VECTOR_BYTES
+from .. import _checks
+from ..kernels import gemm as _k
+from ..kernels.simd import VECTOR_BYTES
+from . import blas as _blas
+from . import threads as _threads
+from .width import cpu_features, cpu_name  # noqa: F401 (fastnn's names for them)
 
 ENV = "FASTNN_GEMM"
 _CHOICES = ("auto", "engine", "blas")
@@ -131,7 +133,7 @@ def gemm_if_fits(A, B, C, beta=0.0):
 
 def engine_gemm(A, B, C, beta=0.0):
     """C ← A B + β C by the engine's GEMM, threaded when Numba runs more than one thread
-    (fastnn/_threads.py sets that). The operands are checked here (ValueError saying
+    (fastnn/_engine/threads.py sets that). The operands are checked here (ValueError saying
     what is wrong), as the kernel reads and writes without bounds checks."""
     why = _unfit(A, B, C)
     if why is not None:

@@ -44,7 +44,7 @@ not counted. Achieved rates are placed on a roofline made of the machine's compu
 and a streaming copy's bandwidth, all measured in the same run under the same thread
 count. The compute peak is the larger of two yardsticks: the GEMM peak (NumPy's
 ``matmul``, 1024³; ``%peak`` is against it, as the targets are) and the core's
-multiply-add peak (chains of FMAs, fastnn/_peak.py; ``%fma``), which is the higher one
+multiply-add peak (chains of FMAs, fastnn/_engine/peak.py; ``%fma``), which is the higher one
 where the BLAS runs narrower vectors than the core and Numba's loops have (OpenBLAS's
 Haswell kernel on an AVX-512 core).
 """
@@ -54,17 +54,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _checks, _fpenv, _gemm, _peak, _threads, _width
-from .kernels import profile as _kp
-from .kernels.activations import IDENTITY, SOFTMAX
-from .kernels.costs import QUADRATIC
+from .. import _checks
+from .. import plot as _plot
+from .._engine import fpenv as _fpenv
+from .._engine import gemm as _gemm
+from .._engine import peak as _peak
+from .._engine import threads as _threads
+from .._engine import width as _width
+from ..kernels import profile as _kp
+from ..kernels.activations import IDENTITY, SOFTMAX
+from ..kernels.costs import QUADRATIC
 
 #: the JSON schema's name and version: bumped when a field changes meaning or goes away
 #: /2 added the FMA peak (machine: fma_peak_gflops, compute_peak_gflops; phases: fma_fraction)
 #: and puts the roofline at the compute peak, the larger of the GEMM and FMA peaks
 #: (fields added since, without a bump: machine.matrix_gemm, which GEMM the matrix path runs;
 #: machine.loop_width, the vector width the loops are compiled for)
-SCHEMA = "fastnn.profile/2"
+SCHEMA = "fastnn.perf.profile/2"
 
 #: phase keys in epoch order, with the names the table prints
 PHASES = {
@@ -116,7 +122,7 @@ def cost_model(sizes, mini_batch_size, n_samples, itemsize=4, path="loops", deca
     has λ > 0 (the loop path's decay pass); ``quadratic``: the quadratic cost (its output
     δ multiplies by g′); ``hidden_identity``: per hidden layer, whether its activation is
     the identity (the derivative pass is then skipped); ``fused_update``: on the matrix
-    path, the update runs inside the weight-gradient GEMM (BLAS's β term, fastnn/_blas.py)
+    path, the update runs inside the weight-gradient GEMM (BLAS's β term, fastnn/_engine/blas.py)
     and has no pass of its own.
     """
     sizes = [int(s) for s in sizes]
@@ -214,7 +220,7 @@ def _load_inputs(sizes, n_samples, dtype, data, seed):
     """(X, Y, description): real images when the network is 784 → … → 10, else random."""
     rng = np.random.default_rng(seed)
     if sizes[0] == 784 and sizes[-1] == 10:
-        from .data import load_dataset
+        from ..data import load_dataset
 
         ds = load_dataset(data, dtype=dtype)
         X, y = ds.train
@@ -364,7 +370,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
     "matrix". Returns a JSON-ready dict (schema ``SCHEMA``; :func:`format_report`
     prints it).
     """
-    from .network import Network
+    from ..network import Network
 
     sizes = _checks.check_sizes(sizes)
     repeats = _checks.check_positive("repeats", repeats, integer=True)
@@ -392,7 +398,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
         gemm_note = plan.describe()
     else:
         gemm_note = _gemm.describe()
-        _width.ensure()  # as training's first loop call would (fastnn/_width.py)
+        _width.ensure()  # as training's first loop call would (fastnn/_engine/width.py)
     X, Y, data_note = _load_inputs(list(sizes), samples, dtype, data, seed)
     order = np.random.default_rng(seed).permutation(samples).astype(np.int64)
     model = cost_model(sizes, m, samples, np.dtype(dtype).itemsize, chosen, decay=lmbda > 0,
@@ -401,7 +407,7 @@ def profile(sizes=(784, 100, 10), hidden_activation="sigmoid", output_activation
                        hidden_identity=[int(a) == IDENTITY for a in e.acts[:-1]],
                        fused_update=chosen == "matrix" and (e.matrix_path().fused_update
                                                                  or e.matrix_path().engine_gemm))
-    # the phases run in the engine's subnormal mode (fastnn/_fpenv.py), as training does
+    # the phases run in the engine's subnormal mode (fastnn/_engine/fpenv.py), as training does
     with _threads.limit(threads), _fpenv.flushing(_fpenv.resolve(), parallel=threads > 1):
         build = _matrix_runners if chosen == "matrix" else _loop_runners
         runners = build(net, X, Y, order, m, eta, lmbda)
@@ -711,27 +717,17 @@ def format_sweep(result):
     return "\n".join(lines)
 
 
-# -- figures ------------------------------------------------------------------------
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError("the figures need matplotlib: pip install 'fastnn[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
+# -- figures (made by fastnn.plot: Figure and Agg canvas, no pyplot) -----------------
 def plot_profile(result, folder):
     """Write phases.png (time per layer and phase) and roofline.png; returns the paths."""
     import os
 
-    plt = _pyplot()
     os.makedirs(folder, exist_ok=True)
     phases = result["phases"]
     labels = [f"{'L' + str(p['layer']) if p['layer'] else 'all'} {PHASES[p['phase']]}"
               for p in phases]
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(phases) + 1.5))
+    fig = _plot.figure(figsize=(8, 0.3 * len(phases) + 1.5))
+    ax = fig.subplots()
     ax.barh(range(len(phases)), [p["seconds"] * 1e3 for p in phases],
             color=[{"compute": "tab:blue", "memory": "tab:orange", "overhead": "tab:gray"}
                    [p["bound"]] for p in phases])
@@ -744,10 +740,10 @@ def plot_profile(result, folder):
     fig.tight_layout()
     out = [os.path.join(folder, "phases.png")]
     fig.savefig(out[0], dpi=110)
-    plt.close(fig)
 
     mach = result["machine"]
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = _plot.figure(figsize=(7, 5))
+    ax = fig.subplots()
     xs = np.logspace(-2, 3, 200)
     peak = mach.get("compute_peak_gflops", mach["gemm_peak_gflops"])  # older files: GEMM only
     ax.loglog(xs, np.minimum(peak, xs * mach["stream_gbs"]), "k-", label="memory roof")
@@ -765,7 +761,6 @@ def plot_profile(result, folder):
     fig.tight_layout()
     out.append(os.path.join(folder, "roofline.png"))
     fig.savefig(out[1], dpi=110)
-    plt.close(fig)
     return out
 
 
@@ -778,12 +773,12 @@ def plot_sweep(result, folder):
     """Write sweep-KIND.png: µs per sample by phase against the swept value."""
     import os
 
-    plt = _pyplot()
     os.makedirs(folder, exist_ok=True)
     pts = result["points"]
     kind = result["sweep"]
     xs = list(range(len(pts)))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig = _plot.figure(figsize=(11, 4.5))
+    axes = fig.subplots(1, 2)
     bottom = np.zeros(len(pts))
     for k, name in PHASES.items():
         ys = np.array([p["phase_us_per_sample"].get(k, 0.0) for p in pts])
@@ -816,5 +811,4 @@ def plot_sweep(result, folder):
     fig.tight_layout()
     path = os.path.join(folder, f"sweep-{kind}.png")
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return [path]

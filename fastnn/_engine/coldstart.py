@@ -29,7 +29,8 @@ import numba
 import numpy as np
 from numba import types
 
-from . import _checks, _width
+from .. import _checks
+from . import width as _width
 
 ENV = "FASTNN_COLD_START"
 _CHOICES = ("parallel", "serial")
@@ -94,7 +95,7 @@ def prepare(engine):
         if dtype.name in _done:
             return None
         _done.add(dtype.name)
-        from .kernels import epoch as _epoch
+        from ..kernels import epoch as _epoch
         sig_epoch, sig_forward, sig_backward = _signatures(dtype)
         if _cached(_epoch.train_epoch, sig_epoch) is not False:
             return None
@@ -124,7 +125,7 @@ def _evaluate(engine):
 
 _HELPER = r"""
 import sys
-from fastnn import _coldstart
+from fastnn._engine import coldstart as _coldstart
 from fastnn.kernels import epoch
 epoch.backward_pass.compile(_coldstart._signatures(sys.argv[1])[2])
 """

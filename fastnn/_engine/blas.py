@@ -8,7 +8,7 @@ product and the update in one pass. NumPy exposes no such call, so this module b
 with ctypes from the OpenBLAS that NumPy's wheels ship (``scipy_openblas64_``: the CBLAS
 entry points ``scipy_cblas_sgemm64_`` / ``scipy_cblas_dgemm64_``, 64-bit integers), found
 through threadpoolctl's list of the loaded libraries. It is the same library, with the
-same thread limit (fastnn/_threads.py), that ``matmul`` calls.
+same thread limit (fastnn/_engine/threads.py), that ``matmul`` calls.
 
 When that library is not there (NumPy built against MKL, Accelerate or a system BLAS,
 whose integer width cannot be told from outside), :func:`binding` is ``None``,

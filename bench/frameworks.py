@@ -1,7 +1,7 @@
-"""Comparison implementations ("anchors") of one training epoch: JAX jit + lax.scan, PyTorch eager.
+"""Comparison implementations of one training epoch: JAX jit + lax.scan, PyTorch eager.
 
 ``DESIGN.md`` measures the engine against these two. Each anchor trains the same way as
-``fastnn.baselines.NumpyMatrixNetwork`` and the engine's ``train_epoch``: starting from
+``fastnn.perf.baselines.NumpyMatrixNetwork`` and the engine's ``train_epoch``: starting from
 per-layer weights ``(n_out, n_in)`` and biases ``(n_out,)``, it visits the samples in a
 given int64 ``order``, mini-batch b being ``X[order[b*m:(b+1)*m]]`` (the last one may be
 shorter and then uses its own size m'), and applies the book's update
@@ -55,7 +55,7 @@ import time
 
 import numpy as np
 
-from . import _checks
+from fastnn import _checks
 
 #: what ``limit_jax_threads(1)`` adds to XLA_FLAGS (must be there before ``import jax``)
 XLA_ONE_THREAD_FLAGS = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")

@@ -20,7 +20,7 @@ kept for the process only.
 ``FASTNN_CALIBRATE``
     ``auto`` (or unset): use what the file holds, measure what it lacks;
     ``redo``: measure every decision again once in this process, replacing the records;
-    ``off``: measure nothing, use the built-in rules (fastnn/_gemm.py's, every thread
+    ``off``: measure nothing, use the built-in rules (fastnn/_engine/gemm.py's, every thread
     given).
 
 ``fastnn calibrate`` shows the file's records for this machine, redoes them for the
@@ -34,7 +34,7 @@ import platform
 import sys
 import threading
 
-from . import _checks, _io
+from .. import _checks, _io
 
 ENV = "FASTNN_CALIBRATE"
 DIR_ENV = "FASTNN_CACHE_DIR"
@@ -92,7 +92,10 @@ def machine():
     """This machine's fingerprint: what a measured choice depends on."""
     import numba
 
-    from . import __version__, _blas, _threads, _width
+    from .. import __version__
+    from . import blas as _blas
+    from . import threads as _threads
+    from . import width as _width
     blas = (_blas.numpy_blas_infos() or [{}])[0]
     features = _width.base_features()
     return {"cpu": _cpu_model(), "numba_cpu": _width.cpu_name(),

@@ -10,8 +10,9 @@ import time
 
 import numpy as np
 
-from . import _checks, _threads
-from .kernels import peak as _kpeak
+from .. import _checks
+from ..kernels import peak as _kpeak
+from . import threads as _threads
 
 #: elements per thread: 4 KiB of float32, 8 KiB of float64 (L1-resident; rows a page apart)
 ELEMENTS = 1024
