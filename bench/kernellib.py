@@ -14,7 +14,7 @@ dense.forward              Z = A_in[rows] @ W.T + b; A = g(Z)                  2
 dense.hidden_delta         D = (D_next @ W_next) * g'(A)                       2 m n n_next
 dense.weight_gradient      grad: W_out = (1/m) D.T @ A_in[rows] (b likewise)   2 m n_in n_out
   fused (the epoch's)      W *= decay; W -= (eta/m) D.T @ A_in[rows]; b ...    2 m n_in n_out
-update.sgd_update          p[:nw] = decay p[:nw] - step g[:nw]; p[nw:] -= ..   3 n x itemsize B
+sgd_update (below)         p[:nw] = decay p[:nw] - step g[:nw]; p[nw:] -= ..   3 n x itemsize B
 activations.softmax_rows   e = exp(Z - row max); A = e / row sum(e)            (time only)
 gemm (the engine's own)    C = A @ B (matmul), or C ← A B + β C (BLAS's GEMM)  2 M K N
 engine epoch (subset)      NumpyMatrixNetwork.train_epoch                      6 weights n
@@ -32,12 +32,14 @@ fastnn/_engine/matrix.py), so the C-shaped rows show what the loops would cost t
 AVX-512 cores whose BLAS runs a narrower kernel: fastnn/_engine/gemm.py) against NumPy's BLAS
 on two of C's products, whatever the matrix path chose on this machine.
 """
+import numba
 import numpy as np
 
 import fastnn
 from fastnn._engine import blas as _blas
 from fastnn._engine import gemm as _gemm
-from fastnn.kernels import activations, dense, update
+from fastnn.kernels import activations, dense
+from fastnn.kernels._jit import FASTMATH
 from fastnn.perf.baselines import NumpyMatrixNetwork
 from fastnn.perf.bench import CONFIGS
 
@@ -85,6 +87,17 @@ class KernelSpec:
 
     def __repr__(self):
         return f"{self.kernel}-{self.layer}"
+
+
+@numba.njit(nogil=True, fastmath=set(FASTMATH))
+def sgd_update(params, grad, n_weights, decay, step):
+    """The book's update alone, in one pass over a flat buffer (the engine fuses it into
+    the weight gradient; this standalone form measures a memory-bound pass):
+    w ← decay·w − step·∇w for the first ``n_weights`` entries, b ← b − step·∇b after."""
+    for i in range(n_weights):
+        params[i] = decay * params[i] - step * grad[i]
+    for i in range(n_weights, params.shape[0]):
+        params[i] -= step * grad[i]
 
 
 def specs():
@@ -218,7 +231,7 @@ class KernelCase:
         decay, step = t(1 - ETA * LMBDA / N_TRAIN), t(ETA)
         self.work["bytes"] = 3 * self.dtype.itemsize * n   # read p and grad, write p
         self.work["flop"] = 3 * n_w + 2 * (n - n_w)
-        self.kernel = lambda: update.sgd_update(p, grad, n_w, decay, step)
+        self.kernel = lambda: sgd_update(p, grad, n_w, decay, step)
 
         def numpy():
             pn[:n_w] = decay * pn[:n_w] - step * grad[:n_w]

@@ -51,8 +51,11 @@ def _load_kernels(rev, folder):
     shutil.copytree(os.path.join(ROOT, "kernels"), pkg,
                     ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("optim.py", "update.py"):
-        text = subprocess.run(["git", "show", f"{rev}:kernels/{name}"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout
+        shown = subprocess.run(["git", "show", f"{rev}:kernels/{name}"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if shown.returncode != 0:  # update.py is gone since 2026-12 (the epoch fuses it)
+            continue
+        text = shown.stdout
         with open(os.path.join(pkg, name), "w") as f:
             f.write(text)
     name = os.path.basename(pkg)

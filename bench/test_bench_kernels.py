@@ -4,14 +4,13 @@
     ... --bench-configs A,B   --bench-threads all
 
 Kernels (kernellib's table): dense.forward, dense.hidden_delta, dense.weight_gradient
-(mean gradient, and the fused in-place update the epoch uses), update.sgd_update,
-activations.softmax_rows, the engine's own GEMM (kernels/gemm.py) and a whole engine
-epoch on a subset, at the layer shapes of configs A, B and C, float32 and float64,
-under the same thread limit as the epoch
-benchmarks (--bench-threads). Each case first checks the kernel against NumPy on fresh
-copies of the same arrays (float64 to 1e-9, float32 to 1e-4), so a benchmark cannot
-time a broken kernel; with benchmarks disabled that check is all that runs (after one
-call through the benchmark fixture).
+(mean gradient, and the fused in-place update the epoch uses), the standalone sgd_update
+(kernellib.py), activations.softmax_rows, the engine's own GEMM (kernels/gemm.py) and a
+whole engine epoch on a subset, at the layer shapes of configs A, B and C, float32 and
+float64, under the same thread limit as the epoch benchmarks (--bench-threads). Each case
+first checks the kernel against NumPy on fresh copies of the same arrays (float64 to
+1e-9, float32 to 1e-4), so a benchmark cannot time a broken kernel; with benchmarks
+disabled that check is all that runs (after one call through the benchmark fixture).
 
 pytest-benchmark times the kernel case and then the NumPy case of the same shape, one
 after the other (adjacent, not interleaved; medians of at least 5 rounds, about 0.5 s

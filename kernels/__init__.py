@@ -11,7 +11,6 @@ Modules, each with its math in its docstring:
   (and, with α = −η/m and β = 1 − ηλ/n, the fused update);
 * ``dropout``: per-mini-batch dropout masks from a counter-based hash;
 * ``optim``: fused optimizer steps (SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam);
-* ``update``: the book's update over the flat parameter buffer;
 * ``epoch``: whole forward/backward passes and the one-call epoch loops;
 * ``matrix``: the passes between the matrix path's BLAS products;
 * ``hogwild``: the lock-free multi-threaded epoch;

@@ -73,17 +73,6 @@ def _regularized(w, g, reg):
 
 
 @jit
-def regularize(params, grad, n_weights, l2, l1):
-    """grad[:n_weights] += (λ/n) w + (λ₁/n) sgn(w), in one pass (sgn(0) = 0).
-
-    The unfused form of what every step does on the fly; kept as the tests' reference."""
-    if l2 == ZERO and l1 == ZERO:
-        return
-    for i in range(n_weights):
-        grad[i] = _regularized(params[i], grad[i], (l2, l1))
-
-
-@jit
 def _step(params, grad, reg, code, hyper, coef, s1, s2, s3):
     """Optimizer ``code``'s step over whole (sliced) buffers, with ``_regularized``'s reg.
 

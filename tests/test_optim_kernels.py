@@ -50,7 +50,8 @@ def _buffers(dtype, n, n_weights, seed):
 
 
 def _kernel_run(code, hyper, eta, l2, l1, dtype, params, grads, n_weights, fused=True):
-    """STEPS steps of apply_step (fused) or of regularize + an unregularized step."""
+    """STEPS steps of apply_step (fused), or of the regularization added to the gradient
+    in NumPy then an unregularized step."""
     params = params.copy()
     state = np.zeros((3, params.shape[0]), dtype)
     step = np.zeros(1, np.int64)
@@ -62,7 +63,8 @@ def _kernel_run(code, hyper, eta, l2, l1, dtype, params, grads, n_weights, fused
                          dtype(l1), state, step)
             np.testing.assert_array_equal(grad, g, err_msg="grad must be left unchanged")
         else:
-            k.regularize(params, grad, n_weights, dtype(l2), dtype(l1))
+            w = params[:n_weights]
+            grad[:n_weights] += dtype(l2) * w + dtype(l1) * np.sign(w)
             k.apply_step(params, grad, n_weights, code, hyper, dtype(eta), dtype(0.0),
                          dtype(0.0), state, step)
     assert int(step[0]) == len(grads)

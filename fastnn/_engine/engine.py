@@ -15,7 +15,6 @@ from ..kernels import dropout as _dropout
 from ..kernels import epoch as _epoch
 from ..kernels import hogwild as _hogwild
 from ..kernels import optim as _optim
-from ..kernels import update as _update
 from ..kernels.costs import COST_SUMS
 from ..kernels.dropout import splitmix64 as _splitmix64
 from ..optim import kernel_hyper
@@ -392,12 +391,6 @@ class Engine:
         _dropout.dropout_mask(np.uint64(_splitmix64(np.uint64(seed))), int(epoch), int(batch),
                               int(n_batches), self.sizes, np.asarray(dropout, np.float64), mask)
         return mask
-
-    def sgd_update(self, params, grad, eta, lmbda, n):
-        """params ← (1 − ηλ/n) w − η ∇w, b − η ∇b in one pass (grad is a mean gradient)."""
-        with self._running():
-            _update.sgd_update(params, grad, self.n_weights,
-                               self.dtype(1.0 - eta * lmbda / n), self.dtype(eta))
 
     def forward(self, params, X):
         """Output-layer (z, a) for every row of X, each (N, n_out).
