@@ -4,7 +4,11 @@ Samples are rows. Targets are int class labels ``(n,)`` or target rows ``(n, n_o
 All parameters live in one flat buffer (``net.params``); ``net.weights[l]`` ``(n_out, n_in)``
 and ``net.biases[l]`` ``(n_out,)`` are views of it.
 """
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _checks, _fit
 from ._engine import Engine
@@ -14,6 +18,16 @@ from ._io import ModelFileError, load_model, save_model
 from .activations import activation_code, parse_activation
 from .costs import cost_code
 from .data import stream as _stream
+from .optim import OptimizerState
+
+#: an activation: its name, or (name, parameter) for a parametrized one such as leaky_relu
+Activation = Union[str, Tuple[str, float]]
+#: targets: int class labels (n,) or target rows (n, n_out)
+Targets = npt.ArrayLike
+#: a file path
+PathLike = Union[str, "os.PathLike[str]"]
+#: dropout: one probability for every hidden layer, one per hidden layer, or None
+Dropout = Union[None, float, Sequence[float]]
 
 #: initializer name -> (weight standard deviation from (n_in, n_out), bias standard deviation)
 INITIALIZERS = {
@@ -54,9 +68,12 @@ class Network:
         results with any count; ``fit(..., hogwild=True)`` runs this many workers.
     """
 
-    def __init__(self, sizes, hidden_activation="sigmoid", output_activation="sigmoid",
-                 cost="cross_entropy", dtype="float32", seed=None, initializer="default",
-                 threads=None):
+    def __init__(self, sizes: Sequence[int],
+                 hidden_activation: Union[Activation, Sequence[Activation]] = "sigmoid",
+                 output_activation: Activation = "sigmoid", cost: str = "cross_entropy",
+                 dtype: npt.DTypeLike = "float32", seed: Optional[int] = None,
+                 initializer: Union[str, Sequence[str]] = "default",
+                 threads: Optional[int] = None) -> None:
         self.sizes = _checks.check_sizes(sizes)
         n_hidden = len(self.sizes) - 2
         if isinstance(hidden_activation, (str, tuple)):
@@ -87,16 +104,16 @@ class Network:
 
     # -- parameters -------------------------------------------------------------
     @property
-    def weights(self):
+    def weights(self) -> List[np.ndarray]:
         """Per-layer weight views ``(n_out, n_in)`` of ``params``."""
         return self._engine.weights(self.params)
 
     @property
-    def biases(self):
+    def biases(self) -> List[np.ndarray]:
         """Per-layer bias views ``(n_out,)`` of ``params``."""
         return self._engine.biases(self.params)
 
-    def initialize(self, initializer="default"):
+    def initialize(self, initializer: Union[str, Sequence[str]] = "default") -> None:
         """Draw new parameters from this network's generator: one initializer name for
         every layer, or one per layer (see the class docstring)."""
         n_layers = len(self.sizes) - 1
@@ -112,7 +129,8 @@ class Network:
             w[...] = self._rng.standard_normal(w.shape) * w_std(w.shape[1], w.shape[0])
             b[...] = self._rng.standard_normal(b.shape) * b_std if b_std else 0.0
 
-    def set_parameters(self, weights, biases):
+    def set_parameters(self, weights: Sequence[npt.ArrayLike],
+                       biases: Sequence[npt.ArrayLike]) -> None:
         """Copy per-layer ``weights`` (n_out, n_in) and ``biases`` ((n_out,) or (n_out, 1)) in."""
         if len(weights) != len(self.sizes) - 1 or len(biases) != len(self.sizes) - 1:
             raise ValueError(f"expected {len(self.sizes) - 1} weight and bias arrays, got "
@@ -126,12 +144,12 @@ class Network:
         self.params[...] = self._engine.pack(weights, biases)
 
     @property
-    def threads(self):
+    def threads(self) -> Optional[int]:
         """Threads for the engine and BLAS (None: $FASTNN_NUM_THREADS, else every core)."""
         return self._engine.threads
 
     @threads.setter
-    def threads(self, threads):
+    def threads(self, threads: Optional[int]) -> None:
         if threads is not None:
             _threads.resolve(threads)  # validate now, with the argument's name
         self._engine.threads = threads
@@ -156,9 +174,12 @@ class Network:
         Y, labels = _checks.check_targets(y_name, y, X.shape[0], self.sizes[-1], self.dtype)
         return X, Y, labels
 
-    def train_epoch(self, X, y, order, mini_batch_size, eta, lmbda=0.0, l1=0.0,
-                    optimizer=None, dropout=None, dropout_seed=0, epoch=0, state=None,
-                    hogwild=False, clip_norm=None):
+    def train_epoch(self, X: npt.ArrayLike, y: Targets, order: npt.ArrayLike,
+                    mini_batch_size: int, eta: float, lmbda: float = 0.0, l1: float = 0.0,
+                    optimizer: Any = None, dropout: Dropout = None, dropout_seed: int = 0,
+                    epoch: int = 0, state: Optional[OptimizerState] = None,
+                    hogwild: bool = False,
+                    clip_norm: Optional[float] = None) -> OptimizerState:
         """One epoch over the rows ``X[order]`` in that order (the low-level step of fit).
 
         Mini-batches are ``order[k:k + mini_batch_size]``; the last may be shorter. With the
@@ -188,8 +209,11 @@ class Network:
                    x_name=None if isinstance(X, _stream.StreamedInputs) else "X")
         return runner.state
 
-    def runner(self, mini_batch_size, eta, lmbda=0.0, l1=0.0, optimizer=None, dropout=None,
-               clip_norm=None, hogwild=False, state=None, dropout_seed=0):
+    def runner(self, mini_batch_size: int, eta: float, lmbda: float = 0.0, l1: float = 0.0,
+               optimizer: Any = None, dropout: Dropout = None,
+               clip_norm: Optional[float] = None, hogwild: bool = False,
+               state: Optional[OptimizerState] = None,
+               dropout_seed: int = 0) -> _fit.EpochRunner:
         """An epoch runner for this network (``fastnn._fit.EpochRunner``): the arguments
         checked as ``fit`` checks them, then ``runner.run(X, Y, order, epoch, n=None)``
         trains one epoch over in-memory or streamed rows (``runner.steps`` the mini-batches
@@ -204,7 +228,7 @@ class Network:
         return _fit.EpochRunner(self, args, state=state, dropout_seed=dropout_seed)
 
     @property
-    def engine(self):
+    def engine(self) -> Engine:
         """The engine that runs this network (``fastnn._engine.Engine``), read-only.
 
         For fastnn's measuring tools (``fastnn.perf``): its forward pass, epoch kernels and
@@ -213,18 +237,26 @@ class Network:
         return self._engine
 
     @property
-    def rng(self):
+    def rng(self) -> np.random.Generator:
         """The network's random generator (``numpy.random.Generator``): ``initialize``, the
         shuffling and the dropout seed of every ``fit`` draw from it. Its
         ``bit_generator.state`` saves and restores a run's randomness (checkpoints,
         pickling)."""
         return self._rng
 
-    def fit(self, X, y, epochs=1, mini_batch_size=10, eta=0.5, lmbda=0.0, evaluation_data=None,
-            monitor_training=False, verbose=False, callback=None, l1=0.0, optimizer=None,
-            dropout=None, early_stopping=None, restore_best=False, schedule=None, augment=None,
-            hogwild=False, checkpoint=None, checkpoint_every=1, resume=False, clip_norm=None,
-            checkpoint_batches=None, monitor="auto"):
+    def fit(self, X: npt.ArrayLike, y: Targets, epochs: int = 1, mini_batch_size: int = 10,
+            eta: float = 0.5, lmbda: float = 0.0,
+            evaluation_data: Optional[Tuple[npt.ArrayLike, Targets]] = None,
+            monitor_training: bool = False, verbose: bool = False,
+            callback: Optional[Callable[[int, Dict[str, Any]], Any]] = None, l1: float = 0.0,
+            optimizer: Any = None, dropout: Dropout = None,
+            early_stopping: Optional[int] = None, restore_best: bool = False,
+            schedule: Any = None,
+            augment: Optional[Callable[[np.ndarray, int], npt.ArrayLike]] = None,
+            hogwild: bool = False, checkpoint: Optional[PathLike] = None,
+            checkpoint_every: int = 1, resume: bool = False, clip_norm: Optional[float] = None,
+            checkpoint_batches: Optional[int] = None,
+            monitor: str = "auto") -> Dict[str, Any]:
         """Train by mini-batch gradient descent.
 
         Parameters
@@ -336,7 +368,7 @@ class Network:
         truth = labels if labels is not None else np.argmax(Y, axis=1)
         return cost, float(np.mean(np.argmax(A, axis=1) == truth))
 
-    def feedforward(self, X):
+    def feedforward(self, X: npt.ArrayLike) -> np.ndarray:
         """Output activations ``(n, n_out)`` for inputs ``X`` ``(n, n_in)`` (a memmap or
         StreamedInputs is read a block at a time)."""
         if _stream.is_streamed(X):
@@ -347,18 +379,20 @@ class Network:
         X = _checks.check_inputs("X", X, self.sizes[0], self.dtype)
         return self._engine.forward(self.params, X)[1]
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """Predicted class (index of the largest output) for every row of X, int64 ``(n,)``."""
         return np.argmax(self.feedforward(X), axis=1)
 
-    def evaluate(self, X, y, lmbda=0.0):
+    def evaluate(self, X: npt.ArrayLike, y: Targets, lmbda: float = 0.0) -> Dict[str, Any]:
         """``{"cost", "accuracy", "correct", "n"}`` on (X, y); cost includes ½(λ/n)Σ‖W‖²."""
         X, Y, labels = self._prepare("X", X, y, stream=True)
         cost, acc = self._cost_accuracy(X, Y, labels, _checks.check_non_negative("lmbda", lmbda))
         return {"cost": cost, "accuracy": acc, "correct": int(round(acc * X.shape[0])),
                 "n": int(X.shape[0])}
 
-    def gradients(self, X, y, dropout_mask=None):
+    def gradients(self, X: npt.ArrayLike, y: Targets,
+                  dropout_mask: Optional[Sequence[npt.ArrayLike]] = None,
+                  ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
         """Mean per-layer gradients of the (unregularized) cost over the batch (X, y).
 
         ``dropout_mask``, if given, is a list with one multiplier vector per hidden layer
@@ -381,7 +415,7 @@ class Network:
                 [b.copy() for b in self._engine.biases(grad)])
 
     # -- files ------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path: PathLike) -> None:
         """Write the network to ``path`` atomically (fastnn's checksummed .npz format;
         ``path`` a regular file, a new one or a link to one: see ``_io.atomic_write``).
 
@@ -399,7 +433,7 @@ class Network:
                                        "cost": self.cost, "initializers": list(self.initializers)})
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: PathLike) -> "Network":
         """A network read from a file written by ``save``.
 
         The metadata is checked (sizes, one activation per layer, cost, initializers) and
@@ -454,6 +488,6 @@ class Network:
         return net
 
 
-def load(path):
+def load(path: PathLike) -> Network:
     """``Network.load(path)``."""
     return Network.load(path)
