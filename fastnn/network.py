@@ -159,7 +159,7 @@ class Network:
         """Checked (X, Y, labels). With ``stream`` a memmap or StreamedInputs stays on disk:
         X becomes a StreamedInputs and Y a StreamedTargets (fastnn/data/stream.py). With
         ``finite`` False an in-memory X is not checked for NaN and infinities (the caller
-        does it where training meets them: see ``_epoch``'s ``x_name``)."""
+        does it where training meets them: see ``EpochRunner.run``'s ``x_name``)."""
         x_name, y_name = (name + "[0]", name + "[1]") if name != "X" else ("X", "y")
         if stream and _stream.is_streamed(X):
             X = _stream.checked(X, x_name, self.sizes[0], self.dtype)

@@ -77,7 +77,7 @@ def test_scikit_learn_subset_invariance_at_the_defaults():
 
 def test_the_matrix_path_is_not_what_this_file_covers():
     """The row invariance is the loop path's; networks from MIN_WEIGHTS_EVAL weights
-    evaluate through BLAS (fastnn/_engine.py's ``forward`` says why)."""
+    evaluate through BLAS (fastnn/_engine/engine.py's ``forward`` says why)."""
     small = fastnn.Network([784, 30, 10])
     big = fastnn.Network([784, 100, 10])
     assert small._engine.n_weights < _matrix.MIN_WEIGHTS_EVAL <= big._engine.n_weights

@@ -56,7 +56,7 @@ from . import threads as _threads
 MIN_ROWS = 32
 MIN_FLOPS_PER_BATCH = 50e6
 #: within this factor of MIN_FLOPS_PER_BATCH (and from MIN_ROWS / 2 rows) the choice is
-#: measured on the machine instead (fastnn/_engine.py's ``uses_matrix``)
+#: measured on the machine instead (fastnn/_engine/engine.py's ``uses_matrix``)
 NEAR = 3.0
 #: evaluation (forward only, blocks of 1,024 rows) takes the matrix path from this many
 #: weights: measured at 10,000 rows on one core, [784,30,10] 11 ms loops vs 15 ms matrix,
@@ -275,7 +275,7 @@ class _Blocks:
 
 
 class MatrixPath:
-    """The matrix path for one engine layout (fastnn/_engine.py's ``Engine``)."""
+    """The matrix path for one engine layout (fastnn/_engine/engine.py's ``Engine``)."""
 
     def __init__(self, engine):
         self.engine = engine
