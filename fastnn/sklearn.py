@@ -119,6 +119,14 @@ def _seed(random_state):
     return random_state
 
 
+def _keep_parameters(estimator, arguments):
+    """Store every ``__init__`` argument as the attribute of its name, unchanged, as
+    scikit-learn's estimators do (checking happens in fit)."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: checking the parameters, building the
     network, and the training of fit and partial_fit."""
@@ -463,28 +471,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  n_iter_no_change=10, monitor_training=False, initializer="default",
                  dtype="float32", threads=None, random_state=None, warm_start=False,
                  verbose=False):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.output_activation = output_activation
-        self.cost = cost
-        self.optimizer = optimizer
-        self.learning_rate_init = learning_rate_init
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.alpha = alpha
-        self.l1 = l1
-        self.dropout = dropout
-        self.clip_norm = clip_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.monitor_training = monitor_training
-        self.initializer = initializer
-        self.dtype = dtype
-        self.threads = threads
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
+        _keep_parameters(self, locals())
 
     _divergence_hint = ""
 
@@ -620,28 +607,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  n_iter_no_change=10, monitor_training=False, initializer="default",
                  dtype="float32", threads=None, random_state=None, warm_start=False,
                  verbose=False):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.output_activation = output_activation
-        self.cost = cost
-        self.optimizer = optimizer
-        self.learning_rate_init = learning_rate_init
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.alpha = alpha
-        self.l1 = l1
-        self.dropout = dropout
-        self.clip_norm = clip_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.monitor_training = monitor_training
-        self.initializer = initializer
-        self.dtype = dtype
-        self.threads = threads
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
+        _keep_parameters(self, locals())
 
     _divergence_hint = ("; targets far from order one make it diverge sooner: scale them, "
                         "e.g. with sklearn.compose.TransformedTargetRegressor")
