@@ -99,7 +99,8 @@ def _step_seconds(drive, n, dtype, case, reps):
     grad = (0.01 * rng.standard_normal(n)).astype(dtype)
     drive, named = drive
     values = [dtype(v) for v in (0.9, 0.9, 0.999, 1e-8, 0.99, amsgrad)]
-    hyper = named(*values) if named is not None else np.array(values, dtype)
+    hyper = named(*values, *[dtype(0)] * (len(named._fields) - len(values))) \
+        if named is not None else np.array(values, dtype)
     args = (params, grad, n - n // 800, code, hyper, dtype(1e-3), dtype(l2), dtype(l1),
             np.zeros((3, n), dtype), np.zeros(1, np.int64))
     drive(1, *args)

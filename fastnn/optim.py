@@ -26,13 +26,18 @@ def _check(name, value, low, high, low_open=False, high_open=True):
         raise ValueError(f"{name}={value!r} is invalid; expected a number in {lo}{low}, {high}{hi}")
 
 
+def _hyper(**given):
+    """The kernels' ``Hyper`` with the given fields and 0 for the others."""
+    return _k.Hyper(**{name: float(given.get(name, 0.0)) for name in _k.Hyper._fields})
+
+
 @dataclass(frozen=True)
 class SGD:
     """Plain SGD: θ ← θ − η g (with λ, the book's update)."""
     code = _k.SGD
 
     def hyper(self):
-        return _k.Hyper(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return _hyper()
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class Momentum:
         _check("mu", self.mu, 0.0, 1.0)
 
     def hyper(self):
-        return _k.Hyper(mu=self.mu, beta1=0.0, beta2=0.0, eps=0.0, alpha=0.0, amsgrad=0.0)
+        return _hyper(mu=self.mu)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class Nesterov:
         _check("mu", self.mu, 0.0, 1.0)
 
     def hyper(self):
-        return _k.Hyper(mu=self.mu, beta1=0.0, beta2=0.0, eps=0.0, alpha=0.0, amsgrad=0.0)
+        return _hyper(mu=self.mu)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class AdaGrad:
         _check("eps", self.eps, 0.0, 1.0, low_open=True)
 
     def hyper(self):
-        return _k.Hyper(mu=0.0, beta1=0.0, beta2=0.0, eps=self.eps, alpha=0.0, amsgrad=0.0)
+        return _hyper(eps=self.eps)
 
 
 @dataclass(frozen=True)
@@ -86,29 +91,36 @@ class RMSProp:
         _check("eps", self.eps, 0.0, 1.0, low_open=True)
 
     def hyper(self):
-        return _k.Hyper(mu=0.0, beta1=0.0, beta2=0.0, eps=self.eps, alpha=self.alpha,
-                        amsgrad=0.0)
+        return _hyper(eps=self.eps, alpha=self.alpha)
 
 
 @dataclass(frozen=True)
 class Adam:
-    """Adam as PyTorch, bias-corrected, optionally AMSGrad (see fastnn.kernels.optim)."""
+    """Adam as PyTorch, bias-corrected, optionally AMSGrad (see fastnn.kernels.optim).
+
+    ``eps_hat=True`` takes the form of the Adam paper's section 2, which scikit-learn's
+    MLP uses: the bias corrections folded into the step size, η √(1 − β₂ᵗ) / (1 − β₁ᵗ),
+    and ε added to √v as it is (PyTorch adds ε to the corrected √v̂); the two differ only
+    while √v is near ε."""
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
     amsgrad: bool = False
+    eps_hat: bool = False
     code = _k.ADAM
 
     def __post_init__(self):
         _check("beta1", self.beta1, 0.0, 1.0)
         _check("beta2", self.beta2, 0.0, 1.0)
         _check("eps", self.eps, 0.0, 1.0, low_open=True)
-        if not isinstance(self.amsgrad, bool):
-            raise ValueError(f"amsgrad={self.amsgrad!r} is invalid; expected True or False")
+        for name in ("amsgrad", "eps_hat"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected True "
+                                 f"or False")
 
     def hyper(self):
-        return _k.Hyper(mu=0.0, beta1=self.beta1, beta2=self.beta2, eps=self.eps, alpha=0.0,
-                        amsgrad=float(self.amsgrad))
+        return _hyper(beta1=self.beta1, beta2=self.beta2, eps=self.eps, amsgrad=self.amsgrad,
+                      eps_hat=self.eps_hat)
 
 
 def kernel_hyper(optimizer, dtype):

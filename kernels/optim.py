@@ -20,7 +20,9 @@ RMSPROP     r ← α r + (1 − α) g²;  θ ← θ − η g / (√r + ε) (PyTo
 ADAM        m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
             θ ← θ − (η / (1 − β₁ᵗ)) m / (√v / √(1 − β₂ᵗ) + ε)
             with AMSGrad, v_max ← max(v_max, v) replaces v in the step, as PyTorch's
-            implementation does (s1 = m, s2 = v, s3 = v_max)
+            implementation does (s1 = m, s2 = v, s3 = v_max); with eps_hat, the
+            form of the Adam paper's section 2 that scikit-learn uses:
+            θ ← θ − (η √(1 − β₂ᵗ) / (1 − β₁ᵗ)) m / (√v + ε)
 ==========  ===========================================================================
 
 With constant η, the seeds' momentum equals PyTorch's b ← μ b + g, θ ← θ − η b (v = −η b).
@@ -55,8 +57,9 @@ RMSPROP = 4
 ADAM = 5
 
 #: an optimizer's hyperparameters, each of the parameters' dtype (``fastnn.optim`` builds
-#: them): momentum μ, Adam's β₁ and β₂, ε, RMSProp's α, and amsgrad (1 on, 0 off)
-Hyper = namedtuple("Hyper", ["mu", "beta1", "beta2", "eps", "alpha", "amsgrad"])
+#: them): momentum μ, Adam's β₁ and β₂, ε, RMSProp's α, amsgrad (1 on, 0 off) and eps_hat
+#: (1: Adam's ε is added to √v before the bias correction, 0: after it; see ADAM above)
+Hyper = namedtuple("Hyper", ["mu", "beta1", "beta2", "eps", "alpha", "amsgrad", "eps_hat"])
 #: one step's coefficients, each of the parameters' dtype (``apply_step`` forms them):
 #: η, λ/n, λ₁/n, Adam's bias-corrected step η/(1 − β₁ᵗ) and √(1 − β₂ᵗ)
 StepCoefficients = namedtuple("StepCoefficients", ["eta", "l2", "l1", "adam_step", "bc2_sqrt"])
@@ -179,9 +182,14 @@ def apply_step(params, grad, n_weights, code, hyper, eta, l2, l1, state, step):
     dt = params.dtype.type
     beta1 = np.float64(hyper.beta1)
     beta2 = np.float64(hyper.beta2)
-    coef = StepCoefficients(dt(eta), dt(l2), dt(l1),
-                            dt(eta / (1.0 - beta1 ** t)) if beta1 < 1.0 else dt(eta),
-                            dt(np.sqrt(1.0 - beta2 ** t)) if beta2 < 1.0 else dt(1.0))
+    if hyper.eps_hat != ZERO:  # the whole correction in the step, ε on √v as it is
+        coef = StepCoefficients(dt(eta), dt(l2), dt(l1),
+                                dt(eta * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)),
+                                dt(1.0))
+    else:
+        coef = StepCoefficients(dt(eta), dt(l2), dt(l1),
+                                dt(eta / (1.0 - beta1 ** t)) if beta1 < 1.0 else dt(eta),
+                                dt(np.sqrt(1.0 - beta2 ** t)) if beta2 < 1.0 else dt(1.0))
     optimizer_step(params, grad, n_weights, code, hyper, coef, state[0], state[1], state[2])
 
 

@@ -55,7 +55,7 @@ def _kernel_run(code, hyper, eta, l2, l1, dtype, params, grads, n_weights, fused
     params = params.copy()
     state = np.zeros((3, params.shape[0]), dtype)
     step = np.zeros(1, np.int64)
-    hyper = k.Hyper(*(dtype(h) for h in hyper))
+    hyper = k.Hyper(*(dtype(h) for h in hyper), dtype(0))
     for g in grads:
         grad = g.copy()
         if fused:
@@ -148,7 +148,7 @@ def test_one_sgd_step_by_hand(dtype):
     """Weights [0.5, -2, 0] and biases [1, 1]: g_w = ∇ + λ w + λ₁ sgn(w), g_b = ∇."""
     params = np.array([0.5, -2.0, 0.0, 1.0, 1.0], dtype)
     grad = np.array([1.0, 1.0, 1.0, 1.0, -1.0], dtype)
-    k.apply_step(params, grad, 3, k.SGD, k.Hyper(*[dtype(0)] * 6), dtype(0.5), dtype(0.25),
+    k.apply_step(params, grad, 3, k.SGD, k.Hyper(*[dtype(0)] * 7), dtype(0.5), dtype(0.25),
                  dtype(0.125), np.zeros((3, 5), dtype), np.zeros(1, np.int64))
     # g = [1 + 0.125 + 0.125, 1 - 0.5 - 0.125, 1 + 0 + 0, 1, -1]; θ − 0.5 g, all exact.
     np.testing.assert_array_equal(params, np.array([-0.125, -2.1875, -0.5, 0.5, 1.5], dtype))
@@ -198,8 +198,8 @@ def test_step_loops_compile_to_packed_sqrt_and_division(dtype, reg):
     a = np.ones(n, dtype)
     f = numba.njit(nogil=True, fastmath=set(FASTMATH))(k._step.py_func)
     f(a, a.copy(), (dtype(0.5), dtype(0.5)) if reg == "weights" else None, k.ADAM,
-      k.Hyper(*[dtype(0.5)] * 6), k.StepCoefficients(*[dtype(0.5)] * 5), a.copy(), a.copy(),
-      a.copy())
+      k.Hyper(*[dtype(0.5)] * 6, dtype(0)), k.StepCoefficients(*[dtype(0.5)] * 5), a.copy(),
+      a.copy(), a.copy())
     sig = f.signatures[0]
     assert "division by zero" not in f.inspect_llvm(sig), "a `/` with a zero check"
     if platform.machine().lower() not in ("x86_64", "amd64"):
@@ -215,3 +215,44 @@ def test_step_loops_compile_to_packed_sqrt_and_division(dtype, reg):
     assert len(re.findall(rf"\bv?divp{p}\b", asm)) >= 4, "an adaptive loop without packed div"
     if dtype == np.float32:
         assert not re.search(r"\bv?cvtss2sd\b|\bv?cvtps2pd\b", asm), "float32 promoted"
+
+
+@pytest.mark.parametrize("case", ["adam eps_hat", "momentum", "nesterov"])
+def test_steps_equal_scikit_learns_optimizers(case):
+    """Adam with ``eps_hat`` is scikit-learn's AdamOptimizer, and momentum and Nesterov are
+    its SGDOptimizer (velocity v ← μ v − η g; θ += v, or += μ v − η g), step for step, in
+    float64, with the weights' L2 term as scikit-learn adds it to the gradient."""
+    sk = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
+    from fastnn import optim
+    rng = np.random.default_rng(5)
+    n, n_weights, eta, l2 = 257, 200, 0.01, 0.003
+    params = rng.standard_normal(n)
+    grads = [rng.standard_normal(n) * 10.0 ** -rng.integers(0, 9) for _ in range(12)]
+    if case == "adam eps_hat":
+        opt = optim.Adam(beta1=0.8, beta2=0.95, eps=1e-6, eps_hat=True)
+        theirs = sk.AdamOptimizer([params[:n_weights].copy(), params[n_weights:].copy()],
+                                  eta, 0.8, 0.95, 1e-6)
+    else:
+        opt = (optim.Momentum if case == "momentum" else optim.Nesterov)(mu=0.7)
+        theirs = sk.SGDOptimizer([params[:n_weights].copy(), params[n_weights:].copy()], eta,
+                                 "constant", 0.7, case == "nesterov")
+    theirs_params = [params[:n_weights].copy(), params[n_weights:].copy()]
+    mine = params.copy()
+    state = np.zeros((3, n))
+    step = np.zeros(1, np.int64)
+    hyper = optim.kernel_hyper(opt, np.float64)
+    for g in grads:
+        k.apply_step(mine, g, n_weights, opt.code, hyper, eta, l2, 0.0, state, step)
+        w, b = theirs_params
+        theirs.update_params(theirs_params, [g[:n_weights] + l2 * w, g[n_weights:]])
+    np.testing.assert_allclose(mine, np.concatenate(theirs_params), rtol=1e-12, atol=1e-14,
+                               err_msg=f"{case}: fastnn (ACTUAL) vs scikit-learn (DESIRED)")
+    if case == "adam eps_hat":  # the two forms differ where √v is near ε: tiny gradients
+        pytorch_form = params.copy()
+        plain = optim.kernel_hyper(optim.Adam(beta1=0.8, beta2=0.95, eps=1e-6), np.float64)
+        state[...] = 0
+        step[...] = 0
+        for g in grads:
+            k.apply_step(pytorch_form, g, n_weights, opt.code, plain, eta, l2, 0.0, state,
+                         step)
+        assert not np.allclose(pytorch_form, mine, rtol=1e-9, atol=0)
