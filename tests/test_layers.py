@@ -40,8 +40,8 @@ LAYERS = {
     "data": ["fastnn.data"],
     "engine": ["fastnn._engine"],
     "network": ["fastnn.network", "fastnn._fit", "fastnn.checkpoint", "fastnn.reference"],
-    "fronts": ["fastnn.network2", "fastnn.mnist_loader", "fastnn.sklearn", "fastnn.plot",
-               "fastnn.tune", "fastnn.perf"],
+    "fronts": ["fastnn.network2", "fastnn.mnist_loader", "fastnn.sklearn", "fastnn._sklearn_fit",
+               "fastnn.plot", "fastnn.tune", "fastnn.perf"],
     "cli": ["fastnn.cli", "fastnn.__main__"],
 }
 RANK = {layer: i for i, layer in enumerate(LAYERS)}

@@ -1,0 +1,197 @@
+"""scikit-learn's MLP training, step for step, on fastnn's engine (issue 20, in progress).
+
+scikit-learn's ``MLPClassifier``/``MLPRegressor`` train with ``_fit_stochastic``: per
+epoch the sample indices are shuffled by the estimator's ``RandomState``, cut into
+mini-batches by ``gen_batches``, and each mini-batch takes one optimizer step on the
+gradient (Aᵀδ + α W) / m of its loss, m being *that* mini-batch's size (the last one's
+too). The epoch's loss is the mean of the mini-batch losses, each measured before its
+step, with ½ α Σ‖W‖² / m added. Then the stopping rules: the training loss (or, with
+early stopping, the validation score) must improve by ``tol`` within
+``n_iter_no_change`` epochs, and ``learning_rate="adaptive"`` divides η by 5 instead of
+stopping while η > 1e-6.
+
+Here the same happens with the engine doing the arithmetic:
+
+* ``glorot_init`` draws the initial parameters as scikit-learn's ``_init_coef`` does,
+  from the same ``RandomState`` in the same order (uniform in ±√(6 / (n_in + n_out)),
+  ±√(2 / ...) for the logistic activation), weights then biases per layer;
+* ``StochasticFit`` runs the epochs: each mini-batch is one call of the engine's general
+  step (``Network.runner(...).steps``) with λ/n = α/m for that mini-batch, the optimizer
+  being ``Momentum``/``Nesterov`` (scikit-learn's ``SGDOptimizer``, whose velocity is the
+  seeds' v ← μ v − η g) or ``Adam(eps_hat=True)`` (its ``AdamOptimizer``); the
+  mini-batch's loss comes from the engine's forward pass, by scikit-learn's formulas.
+
+Not wired to ``fastnn.sklearn`` yet: tests/test_sklearn_fit.py checks it against
+scikit-learn's own fits.
+"""
+import warnings
+
+import numpy as np
+
+from .optim import Adam, Momentum, Nesterov, OptimizerState
+
+#: scikit-learn's activation names -> fastnn's
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+def glorot_init(net, random_state, activation):
+    """Set ``net``'s parameters as scikit-learn's ``_init_coef`` draws them, layer by layer
+    (its ``coefs_[l]`` is ``(n_in, n_out)``: fastnn's weights transposed)."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    for w, b in zip(net.weights, net.biases):
+        n_out, n_in = w.shape
+        bound = np.sqrt(factor / (n_in + n_out))
+        coef = random_state.uniform(-bound, bound, (n_in, n_out))
+        intercept = random_state.uniform(-bound, bound, n_out)
+        w[...] = coef.T
+        b[...] = intercept
+
+
+def batch_loss(kind, Y, P):
+    """scikit-learn's loss of one mini-batch (without the L2 term): ``kind`` is
+    "squared_error", "log_loss" (softmax outputs) or "binary_log_loss" (logistic)."""
+    from scipy.special import xlogy
+    if kind == "squared_error":
+        return 0.5 * np.average((Y - P) ** 2, axis=0).mean()
+    eps = np.finfo(P.dtype).eps
+    P = np.clip(P, eps, 1 - eps)
+    if kind == "binary_log_loss":
+        return -np.average(xlogy(Y, P) + xlogy(1 - Y, 1 - P), axis=0).sum()
+    return -np.average(xlogy(Y, P), axis=0).sum()
+
+
+class StochasticFit:
+    """The state of scikit-learn's stochastic solvers ("sgd", "adam") for one network,
+    kept between ``fit`` calls for ``warm_start`` and ``partial_fit``: the optimizer and
+    its buffers, η, the step count ``t_``, ``n_iter_``, the loss curve and the stopping
+    counters, under scikit-learn's attribute names."""
+
+    def __init__(self, net, solver, loss, alpha=1e-4, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, shuffle=True, tol=1e-4, n_iter_no_change=10,
+                 early_stopping=False, verbose=False):
+        self.net, self.loss, self.alpha = net, loss, alpha
+        self.batch_size, self.learning_rate = batch_size, learning_rate
+        self.learning_rate_init, self.power_t = learning_rate_init, power_t
+        self.shuffle, self.tol, self.n_iter_no_change = shuffle, tol, n_iter_no_change
+        self.early_stopping, self.verbose = early_stopping, verbose
+        if solver == "sgd":
+            self.optimizer = (Nesterov if nesterovs_momentum else Momentum)(mu=momentum)
+        elif solver == "adam":
+            self.optimizer = Adam(beta1=beta_1, beta2=beta_2, eps=epsilon, eps_hat=True)
+        else:
+            raise ValueError(f"solver={solver!r} is not a stochastic solver; expected 'sgd' "
+                             f"or 'adam'")
+        self.solver = solver
+        self.state = OptimizerState(self.optimizer, net.params.shape[0], net.dtype)
+        self.eta = float(learning_rate_init)
+        self.t_ = 0
+        self.n_iter_ = 0
+        self.loss_ = None
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._best_params = net.params.copy()
+
+    def epoch(self, X, Y, order, random_state):
+        """One pass over (X, Y) in scikit-learn's mini-batches; returns its loss and the
+        sample order, which the next epoch shuffles again (scikit-learn shuffles the
+        previous epoch's order, not ``arange``)."""
+        from sklearn.utils import gen_batches
+        from sklearn.utils import shuffle as sk_shuffle
+        net = self.net
+        n = X.shape[0]
+        m = min(200, n) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, n))
+        if self.shuffle:
+            order = sk_shuffle(order, random_state=random_state)
+        rows_of = order.astype(np.int64)
+        runner = net.runner(m, self.eta, self.alpha, optimizer=self.optimizer,
+                            state=self.state)
+        total = 0.0
+        for batch in gen_batches(n, m):
+            rows = rows_of[batch]
+            size = rows.shape[0]
+            P = net.engine.forward(net.params, X[rows])[1]
+            squares = sum(float(np.dot(w.ravel(), w.ravel())) for w in net.weights)
+            loss = batch_loss(self.loss, Y[rows], P) + 0.5 * self.alpha * squares / size
+            total += loss * size
+            runner.steps(X, Y, rows, 0, n=size)
+        return total / n, order
+
+    def run(self, X, Y, max_iter, random_state, incremental=False, validation=None):
+        """``_fit_stochastic``'s epochs: at most ``max_iter`` (one when ``incremental``),
+        with its stopping rules; ``validation`` is None or a callable returning the
+        validation score of the current parameters (early stopping)."""
+        from sklearn.exceptions import ConvergenceWarning
+        self.n_iter_ = 0
+        n = X.shape[0]
+        order = np.arange(n, dtype=int)
+        for _ in range(max_iter):
+            self.loss_, order = self.epoch(X, Y, order, random_state)
+            self.n_iter_ += 1
+            self.t_ += n
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            self._update_no_improvement_count(validation)
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                self.eta = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = "Validation score" if validation is not None else "Training loss"
+                msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                       f"{self.n_iter_no_change} consecutive epochs.")
+                if self._trigger_stopping(msg):
+                    break
+                self._no_improvement_count = 0
+            if incremental:
+                break
+            if self.n_iter_ == max_iter:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached "
+                              f"and the optimization hasn't converged yet.",
+                              ConvergenceWarning)
+        if validation is not None:
+            self.net.params[...] = self._best_params
+
+    def _update_no_improvement_count(self, validation):
+        if validation is not None:
+            score = validation()
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self.net.params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _trigger_stopping(self, msg):
+        """scikit-learn's ``trigger_stopping``: stop, or (adaptive SGD) divide η by 5."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.eta <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.eta /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % self.eta)
+        return False
