@@ -3,6 +3,7 @@
     python bench/compare_trees.py --against ../old-checkout                 # config C, 1 thread
     python bench/compare_trees.py --against ../old-checkout --threads 2 --rounds 6
     python bench/compare_trees.py --against ../old --config A --samples 50000
+    python bench/compare_trees.py --against ../old --config A --optimizer adam
 
 On a shared machine the speed drifts by more than most changes to a kernel are worth
 (10-30% over minutes), so two trees are compared in alternation: each round runs one
@@ -51,11 +52,18 @@ net = fastnn.Network(c["sizes"], c["hidden"], c["output"], c["cost"], dtype=dtyp
 m = c["mini_batch_size"]
 order = np.random.default_rng(0).permutation(n).astype(np.int64)
 params = net.params.copy()
-net._engine.train_epoch(params, X, Y, order[:4 * m], m, 0.01, 0.0)
+opt = spec.get("optimizer")
+if opt:  # the general epoch, through the public API (the same call in every tree)
+    state = net.train_epoch(X, Y, order[:4 * m], m, 0.001, 0.0, optimizer=opt)
+else:
+    net._engine.train_epoch(params, X, Y, order[:4 * m], m, 0.01, 0.0)
 times = []
 for _ in range(spec["repeats"]):
     start = time.perf_counter()
-    net._engine.train_epoch(params, X, Y, order, m, 0.01, 5.0 / 50000)
+    if opt:
+        state = net.train_epoch(X, Y, order, m, 0.001, 5.0, optimizer=opt, state=state)
+    else:
+        net._engine.train_epoch(params, X, Y, order, m, 0.01, 5.0 / 50000)
     times.append(time.perf_counter() - start)
 print(json.dumps({"seconds": times, "fastnn": fastnn.__file__,
                   "path": net._engine.path_name(m)}))
@@ -82,6 +90,9 @@ def main(argv=None):
     p.add_argument("--config", default="C", choices=["A", "B", "C"])
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--optimizer", default=None,
+                   help="time the general epoch with this optimizer (e.g. adam) through "
+                        "Network.train_epoch, instead of the book's SGD epoch")
     p.add_argument("--samples", type=int, default=10240, help="rows per timed epoch")
     p.add_argument("--repeats", type=int, default=3, help="timed epochs per process")
     p.add_argument("--rounds", type=int, default=4, help="processes per tree, alternated")
@@ -89,7 +100,8 @@ def main(argv=None):
     for name in ("threads", "samples", "repeats", "rounds"):
         if getattr(args, name) < 1:
             p.error(f"--{name}={getattr(args, name)} is invalid; expected a positive integer")
-    spec = {k: getattr(args, k) for k in ("config", "dtype", "threads", "samples", "repeats")}
+    spec = {k: getattr(args, k) for k in ("config", "dtype", "threads", "samples", "repeats",
+                                          "optimizer")}
     trees = {"this tree": _importable_tree(ROOT), args.against: _importable_tree(args.against)}
     results = {label: [] for label in trees}
     for r in range(args.rounds):

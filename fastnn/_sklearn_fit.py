@@ -15,11 +15,11 @@ Here the same happens with the engine doing the arithmetic:
 * ``glorot_init`` draws the initial parameters as scikit-learn's ``_init_coef`` does,
   from the same ``RandomState`` in the same order (uniform in ±√(6 / (n_in + n_out)),
   ±√(2 / ...) for the logistic activation), weights then biases per layer;
-* ``StochasticFit`` runs the epochs: each mini-batch is one call of the engine's general
-  step (``Network.runner(...).steps``) with λ/n = α/m for that mini-batch, the optimizer
+* ``StochasticFit`` runs the epochs: each epoch is one call of the engine's general epoch
+  (two when the last mini-batch is short) with λ/n = α/m for each mini-batch, the optimizer
   being ``Momentum``/``Nesterov`` (scikit-learn's ``SGDOptimizer``, whose velocity is the
   seeds' v ← μ v − η g) or ``Adam(eps_hat=True)`` (its ``AdamOptimizer``); the
-  mini-batch's loss comes from the engine's forward pass, by scikit-learn's formulas.
+  engine records each mini-batch's loss, by scikit-learn's formulas, before its step.
 
 Not wired to ``fastnn.sklearn`` yet: tests/test_sklearn_fit.py checks it against
 scikit-learn's own fits.
@@ -28,8 +28,11 @@ import warnings
 
 import numpy as np
 
+from .kernels.costs import LOSS_BINARY, LOSS_LOG, LOSS_SQUARED
 from .optim import Adam, Momentum, Nesterov, OptimizerState
 
+#: scikit-learn's loss names -> the engine's (kernels/costs.py's clipped_loss_sum)
+LOSS_KINDS = {"log_loss": LOSS_LOG, "binary_log_loss": LOSS_BINARY, "squared_error": LOSS_SQUARED}
 #: scikit-learn's activation names -> fastnn's
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
@@ -45,19 +48,6 @@ def glorot_init(net, random_state, activation):
         intercept = random_state.uniform(-bound, bound, n_out)
         w[...] = coef.T
         b[...] = intercept
-
-
-def batch_loss(kind, Y, P):
-    """scikit-learn's loss of one mini-batch (without the L2 term): ``kind`` is
-    "squared_error", "log_loss" (softmax outputs) or "binary_log_loss" (logistic)."""
-    from scipy.special import xlogy
-    if kind == "squared_error":
-        return 0.5 * np.average((Y - P) ** 2, axis=0).mean()
-    eps = np.finfo(P.dtype).eps
-    P = np.clip(P, eps, 1 - eps)
-    if kind == "binary_log_loss":
-        return -np.average(xlogy(Y, P) + xlogy(1 - Y, 1 - P), axis=0).sum()
-    return -np.average(xlogy(Y, P), axis=0).sum()
 
 
 class StochasticFit:
@@ -104,8 +94,11 @@ class StochasticFit:
     def epoch(self, X, Y, order, random_state):
         """One pass over (X, Y) in scikit-learn's mini-batches; returns its loss and the
         sample order, which the next epoch shuffles again (scikit-learn shuffles the
-        previous epoch's order, not ``arange``)."""
-        from sklearn.utils import gen_batches
+        previous epoch's order, not ``arange``).
+
+        Two engine calls: the whole mini-batches, then the short last one, each with
+        λ/n = α/m for its own m; the engine records every mini-batch's loss and Σ w²
+        before its step (``losses``), from which the epoch's loss is scikit-learn's."""
         from sklearn.utils import shuffle as sk_shuffle
         net = self.net
         n = X.shape[0]
@@ -113,17 +106,19 @@ class StochasticFit:
         if self.shuffle:
             order = sk_shuffle(order, random_state=random_state)
         rows_of = order.astype(np.int64)
-        runner = net.runner(m, self.eta, self.alpha, optimizer=self.optimizer,
-                            state=self.state)
+        no_dropout = np.zeros(len(net.sizes) - 1)
         total = 0.0
-        for batch in gen_batches(n, m):
-            rows = rows_of[batch]
-            size = rows.shape[0]
-            P = net.engine.forward(net.params, X[rows])[1]
-            squares = sum(float(np.dot(w.ravel(), w.ravel())) for w in net.weights)
-            loss = batch_loss(self.loss, Y[rows], P) + 0.5 * self.alpha * squares / size
-            total += loss * size
-            runner.steps(X, Y, rows, 0, n=size)
+        whole = n - n % m
+        for rows in (rows_of[:whole], rows_of[whole:]):
+            if rows.shape[0] == 0:
+                continue
+            size = min(m, rows.shape[0])
+            losses = np.empty((rows.shape[0] // size, 2))
+            net.engine.train_epoch_general(net.params, X, Y, rows, size, self.eta, self.alpha,
+                                           0.0, self.optimizer, self.state, no_dropout, 0, 0,
+                                           n=size, losses=losses,
+                                           loss_kind=LOSS_KINDS[self.loss])
+            total += losses[:, 0].sum() + 0.5 * self.alpha * losses[:, 1].sum()
         return total / n, order
 
     def run(self, X, Y, max_iter, random_state, incremental=False, validation=None):

@@ -129,3 +129,43 @@ def log_likelihood_sum(Z, A, Y, rows):
 #: the per-sample cost sums, indexed by cost code (the engine calls the one it needs, so
 #: evaluation compiles one cost, not three)
 COST_SUMS = (quadratic_sum, cross_entropy_sum, log_likelihood_sum)
+
+#: scikit-learn's losses, measured on the output activations a (not z), with a clipped to
+#: [eps, 1 − eps] in the log losses as scikit-learn clips them (``clipped_loss_sum``)
+LOSS_LOG = 1        # −Σ_j y_j ln a_j                      (softmax outputs)
+LOSS_BINARY = 2     # −Σ_j y_j ln a_j + (1 − y_j) ln(1 − a_j)  (logistic outputs)
+LOSS_SQUARED = 3    # ½ Σ_j (y_j − a_j)² / n_out             (identity outputs)
+
+
+@jit
+def clipped_loss_sum(A, Y, rows, kind, eps):
+    """Σ over the mini-batch's rows of one of scikit-learn's per-sample losses (see
+    LOSS_*), in float64; divided by the rows it is scikit-learn's loss of the mini-batch
+    before its L2 term. A term with y_j = 0 contributes 0, as scipy's xlogy does."""
+    m, n = A.shape
+    total = 0.0
+    for i in range(m):
+        y = Y[rows[i]]
+        for j in range(n):
+            yj = np.float64(y[j])
+            a = np.float64(A[i, j])
+            if kind == LOSS_SQUARED:
+                total += 0.5 * (yj - a) * (yj - a) / n
+                continue
+            a = min(max(a, eps), 1.0 - eps)
+            if yj != 0.0:
+                total -= yj * np.log(a)
+            if kind == LOSS_BINARY and yj != 1.0:
+                total -= (1.0 - yj) * np.log(1.0 - a)
+    return total
+
+
+
+@jit
+def sum_of_squares(v):
+    """Σ v_i² in float64 (the L2 term's Σ‖W‖² over a buffer of weights)."""
+    total = 0.0
+    for i in range(v.shape[0]):
+        x = np.float64(v[i])
+        total += x * x
+    return total

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._jit import ONE, jit
 from .activations import scale_columns
-from .costs import output_delta
+from .costs import clipped_loss_sum, output_delta, sum_of_squares
 from .dense import forward, hidden_delta, weight_gradient
 from .dropout import dropout_mask
 from .optim import apply_step, clip_by_norm
@@ -136,10 +136,21 @@ def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order
 
 
 @jit
+def _record_loss(params, n_weights, sizes, ws_a, Y, rows, kind, eps, out):
+    """out[0] = the mini-batch's loss summed over its rows (costs.clipped_loss_sum on the
+    output activations the forward pass left in ``ws_a``), out[1] = Σ w² over the
+    weights. Its own function, called only when asked, so that the epoch's loop stays
+    as it was without it."""
+    L = sizes.shape[0] - 1
+    out[0] = clipped_loss_sum(_block(ws_a, sizes, L - 1, rows.shape[0]), Y, rows, kind, eps)
+    out[1] = sum_of_squares(params[:n_weights])
+
+
+@jit
 def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order,
                         mini_batch_size, n_weights, opt_code, hyper, eta, l2, l1, state, step,
                         drop_p, key, epoch, ident, ws_z, ws_a, ws_d, mask, grad, clip,
-                        batch0, n_batches):
+                        batch0, n_batches, loss_kind, loss_eps, losses):
     """One epoch of mini-batch training with any optimizer, L1/L2 and dropout, in one call.
 
     Per mini-batch: a fresh dropout mask (dropout.py), the forward pass, the mean gradient
@@ -151,6 +162,11 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
     numbers ``batch0``, ``batch0`` + 1, ... of an epoch of ``n_batches`` (the dropout
     masks depend on them): 0 and ⌈len(order)/m⌉ for a whole epoch, other values for one
     block of a streamed epoch.
+
+    With ``loss_kind`` > 0 (costs.py's LOSS_*), mini-batch k of this call also records,
+    before its step, ``losses[k, 0]``: the loss summed over its rows
+    (``costs.clipped_loss_sum``, a clipped at ``loss_eps``), and ``losses[k, 1]``: Σ w² over
+    the weights, both float64 (scikit-learn's loss curve is made of these).
     """
     n = order.shape[0]
     b = batch0
@@ -161,6 +177,9 @@ def train_epoch_general(params, w_off, b_off, sizes, acts, act_params, cost, X, 
             dropout_mask(key, epoch, b, n_batches, sizes, drop_p, mask)
         forward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, X, rows, ident,
                      ws_z, ws_a)
+        if loss_kind > 0:
+            _record_loss(params, n_weights, sizes, ws_a, Y, rows, loss_kind, loss_eps,
+                         losses[b - batch0])
         scale = params.dtype.type(ONE / (stop - start))
         zero = params.dtype.type(0)
         backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, cost, X, Y,

@@ -190,3 +190,53 @@ def test_glorot_init_draws_what_scikit_learn_draws():
     glorot_init(net, check_random_state(0), "relu")
     for l in range(3):   # η = 1e-12: one epoch moves nothing at this tolerance
         np.testing.assert_allclose(net.weights[l].T, theirs.coefs_[l], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["log_loss", "binary_log_loss", "squared_error"])
+def test_the_engine_records_each_mini_batch_loss_on_both_paths(kind):
+    """``losses`` from the loop path and the matrix path agree, and the first mini-batch's
+    equals scikit-learn's formula on the starting parameters; a wrong shape is refused."""
+    from fastnn._sklearn_fit import LOSS_KINDS
+    from fastnn.optim import OptimizerState
+    X, digit = _digits()
+    output, cost, Y = {
+        "log_loss": ("softmax", "log_likelihood", np.eye(10)[digit]),
+        "binary_log_loss": ("sigmoid", "cross_entropy",
+                            np.stack([digit % 2 == 0, digit > 4], axis=1).astype(float)),
+        "squared_error": ("identity", "quadratic", np.stack([X[:, 10], X[:, 20]], axis=1)),
+    }[kind]
+    order = np.random.default_rng(1).permutation(X.shape[0])[:500].astype(np.int64)
+    results = []
+    for matrix in (False, True):
+        net = fastnn.Network([64, 30, Y.shape[1]], "tanh", output, cost, dtype="float64",
+                             seed=3, threads=1)
+        start = net.params.copy()
+        net.engine.matrix = matrix
+        opt = fastnn.optim.Adam(eps_hat=True)
+        losses = np.empty((8, 2))   # 500 rows in mini-batches of 64: 7 whole and 1 short
+        net.engine.train_epoch_general(net.params, X, Y, order, 64, 0.01, 0.1, 0.0, opt,
+                                       OptimizerState(opt, net.params.shape[0], net.dtype),
+                                       np.zeros(2), 0, 0, n=64, losses=losses,
+                                       loss_kind=LOSS_KINDS[kind])
+        results.append((losses, net.params.copy()))
+        with pytest.raises(ValueError, match=r"losses has shape \(7, 2\).*expected"):
+            net.engine.train_epoch_general(net.params, X, Y, order, 64, 0.01, 0.1, 0.0, opt,
+                                           OptimizerState(opt, net.params.shape[0],
+                                                          net.dtype),
+                                           np.zeros(2), 0, 0, n=64, losses=np.empty((7, 2)),
+                                           loss_kind=LOSS_KINDS[kind])
+    (loops, p_loops), (matrix, p_matrix) = results
+    np.testing.assert_allclose(matrix, loops, rtol=1e-12, err_msg="matrix vs loop path")
+    np.testing.assert_allclose(p_matrix, p_loops, rtol=1e-10, atol=1e-12)
+    net = fastnn.Network([64, 30, Y.shape[1]], "tanh", output, cost, dtype="float64", seed=3)
+    np.testing.assert_array_equal(net.params, start)
+    P = net.feedforward(X[order[:64]])
+    T = Y[order[:64]]
+    eps = np.finfo(np.float64).eps
+    Pc = np.clip(P, eps, 1 - eps)
+    want = {"log_loss": -np.sum(T * np.log(Pc)),
+            "binary_log_loss": -np.sum(T * np.log(Pc) + (1 - T) * np.log(1 - Pc)),
+            "squared_error": 0.5 * np.sum((T - P) ** 2) / T.shape[1]}[kind]
+    assert loops[0, 0] == pytest.approx(want, rel=1e-12)
+    assert loops[0, 1] == pytest.approx(sum(float(np.sum(w * w)) for w in net.weights),
+                                        rel=1e-12)

@@ -295,7 +295,7 @@ class Engine:
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
                             optimizer, state, dropout, seed, epoch, clip_norm=None, n=None,
-                            batch0=0):
+                            batch0=0, losses=None, loss_kind=0):
         """One epoch with any optimizer, L1/L2 and dropout (see kernels/epoch.py).
 
         ``state`` is an ``OptimizerState`` (updated in place); ``dropout`` a per-layer
@@ -303,6 +303,9 @@ class Engine:
         ``clip_norm`` (None: off) bounds the norm of every mini-batch's mean gradient.
         ``n`` (default len(order)) is the epoch's size, for λ/n, the number of mini-batches
         and the path; a streamed epoch's block of rows starts at mini-batch ``batch0``.
+        With ``loss_kind`` (kernels/costs.py's LOSS_*), ``losses`` (float64, one row per
+        mini-batch of this call, 2 columns) receives each mini-batch's loss summed over its
+        rows and its Σ w², taken before its step (kernels/epoch.py says how).
         """
         if n is None:
             n = order.shape[0]
@@ -313,6 +316,12 @@ class Engine:
         hyper = kernel_hyper(optimizer, self.dtype)
         drop_p = np.asarray(dropout, dtype=np.float64)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
+        loss_eps = np.float64(np.finfo(self.dtype).eps)
+        if losses is None:
+            losses = np.empty((0, 2))
+        elif losses.shape != ((order.shape[0] + m - 1) // m, 2) or losses.dtype != np.float64:
+            raise ValueError(f"losses has shape {losses.shape} and dtype {losses.dtype}; "
+                             f"expected float64 ({(order.shape[0] + m - 1) // m}, 2)")
         with self._running(self.uses_matrix(m)) as threads:
             if self.uses_matrix(m):
                 path = self.matrix_path()
@@ -322,7 +331,8 @@ class Engine:
                         params, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                         self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                         state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
-                        clip, int(batch0), n_batches, watch=plan.watch)
+                        clip, int(batch0), n_batches, watch=plan.watch,
+                        loss_kind=int(loss_kind), loss_eps=loss_eps, losses=losses)
             else:
                 ident, ws_z, ws_a, ws_d = self._workspace(m)
                 _epoch.train_epoch_general(
@@ -330,7 +340,8 @@ class Engine:
                     self.cost, X, Y, order, m, self.n_weights, optimizer.code, hyper,
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                     state.buffers, state.step, drop_p, key, int(epoch), ident, ws_z, ws_a,
-                    ws_d, mask, state.grad, clip, int(batch0), n_batches)
+                    ws_d, mask, state.grad, clip, int(batch0), n_batches, int(loss_kind),
+                    loss_eps, losses)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
         """One optimizer step on ``params`` from the mean gradient ``grad`` (read, not

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..kernels import matrix as _k
 from ..kernels.activations import activate, multiply_by_derivative
-from ..kernels.costs import output_delta
+from ..kernels.costs import clipped_loss_sum, output_delta, sum_of_squares
 from ..kernels.dropout import dropout_mask
 from ..kernels.optim import apply_step, clip_by_norm
 from . import blas as _blas
@@ -587,9 +587,10 @@ class MatrixPath:
 
     def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
                             l2, l1, state, step, drop_p, key, epoch, mask, grad, clip=0.0,
-                            batch0=0, n_batches=None, watch=None):
-        """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract);
-        ``watch`` as in ``train_epoch``."""
+                            batch0=0, n_batches=None, watch=None, loss_kind=0, loss_eps=0.0,
+                            losses=None):
+        """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract,
+        the per-mini-batch ``losses`` too); ``watch`` as in ``train_epoch``."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
         gW, gb = e.weights(grad), e.biases(grad)
@@ -607,6 +608,10 @@ class MatrixPath:
                     dropout_mask(key, epoch, b, n_batches, e.sizes, drop_p, mask)
                 blk = self.blocks(rows.shape[0])
                 self.forward(Ws, bs, X, rows, blk, drop_p, mask)
+                if loss_kind > 0:
+                    losses[b - batch0, 0] = clipped_loss_sum(blk.A, Y, rows, loss_kind,
+                                                             loss_eps)
+                    losses[b - batch0, 1] = sum_of_squares(params[:n_weights])
                 self.backward(Ws, Y, rows, blk, dt(1.0 / rows.shape[0]), gW, gb, zero, zero,
                               drop_p, mask)
                 if clip > 0:
