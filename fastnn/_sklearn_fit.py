@@ -190,3 +190,55 @@ class StochasticFit:
         if self.verbose:
             print(msg + " Setting learning rate to %f" % self.eta)
         return False
+
+
+def fit_lbfgs(net, X, Y, loss, alpha=1e-4, max_iter=200, max_fun=15000, tol=1e-4):
+    """scikit-learn's ``_fit_lbfgs``: SciPy's L-BFGS-B on the full-batch loss
+    (``loss`` as in ``LOSS_KINDS``, plus ½ α Σ‖W‖² / n) and its gradient
+    ((Aᵀδ + α W) / n), both computed by the engine; the parameters travel in
+    scikit-learn's packed order (every layer's (n_in, n_out) coefficients, then every
+    layer's intercepts), so the optimizer sees the very vector scikit-learn's does.
+    Sets ``net``'s parameters to the result; returns ``(n_iter_, loss_)``."""
+    import scipy.optimize
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .kernels.costs import clipped_loss_sum
+    engine, n = net.engine, X.shape[0]
+    rows = np.arange(n, dtype=np.int64)
+    kind, eps = LOSS_KINDS[loss], float(np.finfo(net.dtype).eps)
+    shapes = [w.shape for w in net.weights]
+
+    def unpack(packed):
+        params = np.empty_like(net.params)
+        start = 0
+        for w, (n_out, n_in) in zip(engine.weights(params), shapes):
+            w[...] = packed[start:start + n_in * n_out].reshape(n_in, n_out).T
+            start += n_in * n_out
+        for b in engine.biases(params):
+            b[...] = packed[start:start + b.shape[0]]
+            start += b.shape[0]
+        return params
+
+    def pack(params):
+        return np.hstack([w.T.ravel() for w in engine.weights(params)]
+                         + [b for b in engine.biases(params)])
+
+    def loss_and_gradient(packed):
+        params = unpack(packed)
+        A = engine.forward(params, X)[1]
+        squares = sum(float(np.dot(w.ravel(), w.ravel())) for w in engine.weights(params))
+        value = clipped_loss_sum(A, Y, rows, kind, eps) / n + 0.5 * alpha * squares / n
+        grad = engine.mean_gradient(params, X, Y)
+        for g, w in zip(engine.weights(grad), engine.weights(params)):
+            g += (alpha / n) * w
+        return value, pack(grad).astype(np.float64)
+
+    result = scipy.optimize.minimize(loss_and_gradient, pack(net.params).astype(np.float64),
+                                     method="L-BFGS-B", jac=True,
+                                     options={"maxfun": max_fun, "maxiter": max_iter,
+                                              "gtol": tol})
+    if result.status != 0:
+        warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) "
+                      f"(status={result.status}): {result.message}", ConvergenceWarning)
+    net.params[...] = unpack(result.x)
+    return min(result.nit, max_iter), float(result.fun)

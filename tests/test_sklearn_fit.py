@@ -240,3 +240,35 @@ def test_the_engine_records_each_mini_batch_loss_on_both_paths(kind):
     assert loops[0, 0] == pytest.approx(want, rel=1e-12)
     assert loops[0, 1] == pytest.approx(sum(float(np.sum(w * w)) for w in net.weights),
                                         rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression"])
+def test_lbfgs_equals_scikit_learns(kind):
+    """solver="lbfgs": SciPy's L-BFGS-B on the engine's full-batch loss and gradient ends
+    where scikit-learn's does, after the same number of iterations."""
+    from fastnn._sklearn_fit import fit_lbfgs
+    if kind == "regression":
+        X, y = load_diabetes(return_X_y=True)
+        y = (y - y.mean()) / y.std()
+        Y = y.reshape(-1, 1)
+        output, cost, loss = "identity", "quadratic", "squared_error"
+    else:
+        X, y = _targets(kind)
+        Y = LabelBinarizer().fit_transform(y).astype(np.float64)
+        output, cost, loss = (("softmax", "log_likelihood", "log_loss") if kind == "multiclass"
+                              else ("sigmoid", "cross_entropy", "binary_log_loss"))
+    params = dict(solver="lbfgs", max_iter=25, activation="tanh", alpha=1e-3)
+    theirs = _theirs(kind, X, y, (10,), params)
+    net = fastnn.Network([X.shape[1], 10, Y.shape[1]], "tanh", output, cost, dtype="float64",
+                         threads=1)
+    glorot_init(net, check_random_state(0), "tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        n_iter, loss_value = fit_lbfgs(net, np.ascontiguousarray(X), Y, loss, alpha=1e-3,
+                                       max_iter=25)
+    assert n_iter == theirs.n_iter_
+    assert loss_value == pytest.approx(theirs.loss_, rel=1e-9)
+    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
+        np.testing.assert_allclose(w.T, theirs.coefs_[l], rtol=1e-9, atol=1e-12,
+                                   err_msg=f"{kind}: coefs_[{l}]")
+        np.testing.assert_allclose(b, theirs.intercepts_[l], rtol=1e-9, atol=1e-12)
