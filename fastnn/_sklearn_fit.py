@@ -74,8 +74,7 @@ class StochasticFit:
             raise ValueError(f"solver={solver!r} is not a stochastic solver; expected 'sgd' "
                              f"or 'adam'")
         self.solver = solver
-        self.state = OptimizerState(self.optimizer, net.params.shape[0], net.dtype)
-        self.eta = float(learning_rate_init)
+        self.restart_optimizer()
         self.t_ = 0
         self.n_iter_ = 0
         self.loss_ = None
@@ -90,6 +89,13 @@ class StochasticFit:
             self.validation_scores_ = None
             self.best_validation_score_ = None
         self._best_params = net.params.copy()
+
+    def restart_optimizer(self):
+        """A fresh optimizer (its buffers zero, η back to ``learning_rate_init``), as
+        scikit-learn makes one for every ``fit``, ``warm_start`` included; ``partial_fit``
+        keeps the one it has. The epoch counters and the loss curve go on."""
+        self.state = OptimizerState(self.optimizer, self.net.params.shape[0], self.net.dtype)
+        self.eta = float(self.learning_rate_init)
 
     def epoch(self, X, Y, order, random_state):
         """One pass over (X, Y) in scikit-learn's mini-batches; returns its loss and the

@@ -272,3 +272,45 @@ def test_lbfgs_equals_scikit_learns(kind):
         np.testing.assert_allclose(w.T, theirs.coefs_[l], rtol=1e-9, atol=1e-12,
                                    err_msg=f"{kind}: coefs_[{l}]")
         np.testing.assert_allclose(b, theirs.intercepts_[l], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd nesterov"])
+def test_partial_fit_and_warm_start_equal_scikit_learns(solver):
+    """``partial_fit``: one epoch per call, the optimizer kept, a fresh generator from
+    ``random_state`` each call (scikit-learn's ``check_random_state``); ``warm_start``: the
+    parameters and the loss curve kept, a fresh optimizer for every ``fit``."""
+    X, y = _targets("multiclass")
+    Y = LabelBinarizer().fit_transform(y).astype(np.float64)
+    params = dict(SOLVERS[solver], batch_size=64, activation="relu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        partial = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, **params)
+        for _ in range(3):
+            partial.partial_fit(X, y, classes=np.arange(10))
+        warm = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, max_iter=2,
+                             warm_start=True, **params)
+        warm.fit(X, y).fit(X, y)
+    sk_params = {k: v for k, v in params.items() if k not in ("solver", "activation",
+                                                              "batch_size")}
+    for theirs, incremental in ((partial, True), (warm, False)):
+        net = fastnn.Network([64, 16, 10], "relu", "softmax", "log_likelihood",
+                             dtype="float64", threads=1)
+        # the first call draws the parameters, then its shuffles, from one generator
+        rs = check_random_state(0)
+        glorot_init(net, rs, "relu")
+        fit = StochasticFit(net, params["solver"], "log_loss", batch_size=64, **sk_params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for call in range(3 if incremental else 2):
+                if call:
+                    rs = check_random_state(0)
+                    if not incremental:
+                        fit.restart_optimizer()
+                fit.run(X, Y, 2, rs, incremental=incremental)
+        what = "partial_fit" if incremental else "warm_start"
+        assert fit.n_iter_ == theirs.n_iter_ and fit.t_ == theirs.t_, what
+        np.testing.assert_allclose(fit.loss_curve_, theirs.loss_curve_, rtol=RTOL,
+                                   err_msg=what)
+        for l, w in enumerate(net.weights):
+            np.testing.assert_allclose(w.T, theirs.coefs_[l], rtol=RTOL, atol=RTOL * 1e-3,
+                                       err_msg=f"{what}: coefs_[{l}]")
