@@ -73,8 +73,10 @@ parts = []
 for dt in (np.float32, np.float64):
     v = np.ones(67, dt)
     for reg in ((dt(0.5), dt(0.5)), None):
-        parts.append(machine_code(optim._step, v, v.copy(), reg, optim.ADAM, np.full(6, 0.5, dt),
-                                  np.full(5, 0.5, dt), v.copy(), v.copy(), v.copy()))
+        parts.append(machine_code(optim._step, v, v.copy(), reg, optim.ADAM,
+                                  optim.Hyper(*[dt(0.5)] * 6, dt(0)),
+                                  optim.StepCoefficients(*[dt(0.5)] * 5), v.copy(), v.copy(),
+                                  v.copy()))
     W, b = np.ones((7, 33), dt), np.ones(7, dt)
     X, rows, Z = np.ones((9, 33), dt), np.arange(9, dtype=np.int64), np.empty((9, 7), dt)
     parts.append(machine_code(dense.forward_product, W, b, X, rows, Z))
