@@ -133,7 +133,7 @@ def small_profile():
 def test_profile_schema_is_stable(small_profile):
     r = small_profile
     assert set(r) == PROFILE_KEYS
-    assert r["schema"] == "fastnn.perf.profile/2"
+    assert r["schema"] == "fastnn.profile/2"
     assert set(r["machine"]) == MACHINE_KEYS
     for p in r["phases"]:
         assert set(p) == PHASE_KEYS

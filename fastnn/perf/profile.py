@@ -70,7 +70,7 @@ from ..kernels.costs import QUADRATIC
 #: and puts the roofline at the compute peak, the larger of the GEMM and FMA peaks
 #: (fields added since, without a bump: machine.matrix_gemm, which GEMM the matrix path runs;
 #: machine.loop_width, the vector width the loops are compiled for)
-SCHEMA = "fastnn.perf.profile/2"
+SCHEMA = "fastnn.profile/2"
 
 #: phase keys in epoch order, with the names the table prints
 PHASES = {
