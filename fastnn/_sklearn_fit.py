@@ -52,29 +52,16 @@ def glorot_init(net, random_state, activation):
 
 class StochasticFit:
     """The state of scikit-learn's stochastic solvers ("sgd", "adam") for one network,
-    kept between ``fit`` calls for ``warm_start`` and ``partial_fit``: the optimizer and
-    its buffers, η, the step count ``t_``, ``n_iter_``, the loss curve and the stopping
-    counters, under scikit-learn's attribute names."""
+    kept between ``fit`` calls for ``warm_start`` and ``partial_fit``, under
+    scikit-learn's attribute names: the step count ``t_``, ``n_iter_``, ``loss_``, the loss
+    curve, the stopping counters and the best parameters seen; and the optimizer (its
+    buffers and η), which ``restart_optimizer`` makes anew.
 
-    def __init__(self, net, solver, loss, alpha=1e-4, batch_size="auto",
-                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, shuffle=True, tol=1e-4, n_iter_no_change=10,
-                 early_stopping=False, verbose=False):
-        self.net, self.loss, self.alpha = net, loss, alpha
-        self.batch_size, self.learning_rate = batch_size, learning_rate
-        self.learning_rate_init, self.power_t = learning_rate_init, power_t
-        self.shuffle, self.tol, self.n_iter_no_change = shuffle, tol, n_iter_no_change
-        self.early_stopping, self.verbose = early_stopping, verbose
-        if solver == "sgd":
-            self.optimizer = (Nesterov if nesterovs_momentum else Momentum)(mu=momentum)
-        elif solver == "adam":
-            self.optimizer = Adam(beta1=beta_1, beta2=beta_2, eps=epsilon, eps_hat=True)
-        else:
-            raise ValueError(f"solver={solver!r} is not a stochastic solver; expected 'sgd' "
-                             f"or 'adam'")
-        self.solver = solver
-        self.restart_optimizer()
+    The other hyperparameters are read on every ``run`` (``settings``), as scikit-learn
+    reads its attributes on every ``fit``."""
+
+    def __init__(self, net, early_stopping):
+        self.net = net
         self.t_ = 0
         self.n_iter_ = 0
         self.loss_ = None
@@ -89,15 +76,30 @@ class StochasticFit:
             self.validation_scores_ = None
             self.best_validation_score_ = None
         self._best_params = net.params.copy()
+        self.optimizer = self.state = None
+        self.epochs_run = 0   # every epoch ever trained: picks the dropout masks
 
-    def restart_optimizer(self):
-        """A fresh optimizer (its buffers zero, η back to ``learning_rate_init``), as
+    def restart_optimizer(self, solver, learning_rate_init, learning_rate="constant",
+                          power_t=0.5, momentum=0.9, nesterovs_momentum=True, beta_1=0.9,
+                          beta_2=0.999, epsilon=1e-8, optimizer=None):
+        """A fresh optimizer (its buffers zero, η at ``learning_rate_init``), as
         scikit-learn makes one for every ``fit``, ``warm_start`` included; ``partial_fit``
-        keeps the one it has. The epoch counters and the loss curve go on."""
-        self.state = OptimizerState(self.optimizer, self.net.params.shape[0], self.net.dtype)
-        self.eta = float(self.learning_rate_init)
+        keeps the one it has. ``optimizer`` (a fastnn optimizer) replaces the solver's."""
+        if optimizer is None:
+            if solver == "sgd":
+                optimizer = (Nesterov if nesterovs_momentum else Momentum)(mu=momentum)
+            elif solver == "adam":
+                optimizer = Adam(beta1=beta_1, beta2=beta_2, eps=epsilon, eps_hat=True)
+            else:
+                raise ValueError(f"solver={solver!r} is not a stochastic solver; expected "
+                                 f"'sgd' or 'adam'")
+        self.optimizer = optimizer
+        self.state = OptimizerState(optimizer, self.net.params.shape[0], self.net.dtype)
+        self.eta = float(learning_rate_init)
+        self.eta_init, self.power_t = float(learning_rate_init), power_t
+        self.schedule = learning_rate if solver == "sgd" else "constant"
 
-    def epoch(self, X, Y, order, random_state):
+    def epoch(self, X, Y, order, random_state, settings):
         """One pass over (X, Y) in scikit-learn's mini-batches; returns its loss and the
         sample order, which the next epoch shuffles again (scikit-learn shuffles the
         previous epoch's order, not ``arange``).
@@ -108,48 +110,54 @@ class StochasticFit:
         from sklearn.utils import shuffle as sk_shuffle
         net = self.net
         n = X.shape[0]
-        m = min(200, n) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, n))
-        if self.shuffle:
+        m = batch_rows(settings.batch_size, n)
+        if settings.shuffle:
             order = sk_shuffle(order, random_state=random_state)
         rows_of = order.astype(np.int64)
-        no_dropout = np.zeros(len(net.sizes) - 1)
         total = 0.0
         whole = n - n % m
-        for rows in (rows_of[:whole], rows_of[whole:]):
+        for rows, batch0 in ((rows_of[:whole], 0), (rows_of[whole:], whole // m)):
             if rows.shape[0] == 0:
                 continue
             size = min(m, rows.shape[0])
             losses = np.empty((rows.shape[0] // size, 2))
-            net.engine.train_epoch_general(net.params, X, Y, rows, size, self.eta, self.alpha,
-                                           0.0, self.optimizer, self.state, no_dropout, 0, 0,
-                                           n=size, losses=losses,
-                                           loss_kind=LOSS_KINDS[self.loss])
-            total += losses[:, 0].sum() + 0.5 * self.alpha * losses[:, 1].sum()
+            net.engine.train_epoch_general(net.params, X, Y, rows, size, self.eta,
+                                           settings.alpha, settings.l1, self.optimizer,
+                                           self.state, settings.dropout,
+                                           settings.dropout_seed, self.epochs_run, n=size,
+                                           batch0=batch0, losses=losses,
+                                           loss_kind=LOSS_KINDS[settings.loss])
+            total += losses[:, 0].sum() + 0.5 * settings.alpha * losses[:, 1].sum()
+        self.epochs_run += 1
         return total / n, order
 
-    def run(self, X, Y, max_iter, random_state, incremental=False, validation=None):
-        """``_fit_stochastic``'s epochs: at most ``max_iter`` (one when ``incremental``),
-        with its stopping rules; ``validation`` is None or a callable returning the
-        validation score of the current parameters (early stopping)."""
+    def run(self, X, Y, random_state, settings, incremental=False, validation=None):
+        """``_fit_stochastic``'s epochs: at most ``settings.max_iter`` (one when
+        ``incremental``), with its stopping rules; ``validation`` is None or a callable
+        returning the validation score of the current parameters (early stopping)."""
         from sklearn.exceptions import ConvergenceWarning
-        self.n_iter_ = 0
         n = X.shape[0]
+        if settings.batch_size != "auto" and settings.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
+        self.n_iter_ = 0
         order = np.arange(n, dtype=int)
+        max_iter = settings.max_iter
         for _ in range(max_iter):
-            self.loss_, order = self.epoch(X, Y, order, random_state)
+            self.loss_, order = self.epoch(X, Y, order, random_state, settings)
             self.n_iter_ += 1
             self.t_ += n
             self.loss_curve_.append(self.loss_)
-            if self.verbose:
+            if settings.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            self._update_no_improvement_count(validation)
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                self.eta = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
-            if self._no_improvement_count > self.n_iter_no_change:
+            self._update_no_improvement_count(validation, settings)
+            if self.schedule == "invscaling":
+                self.eta = self.eta_init / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > settings.n_iter_no_change:
                 what = "Validation score" if validation is not None else "Training loss"
-                msg = (f"{what} did not improve more than tol={self.tol:f} for "
-                       f"{self.n_iter_no_change} consecutive epochs.")
-                if self._trigger_stopping(msg):
+                msg = (f"{what} did not improve more than tol={settings.tol:f} for "
+                       f"{settings.n_iter_no_change} consecutive epochs.")
+                if self._trigger_stopping(msg, settings.verbose):
                     break
                 self._no_improvement_count = 0
             if incremental:
@@ -161,13 +169,14 @@ class StochasticFit:
         if validation is not None:
             self.net.params[...] = self._best_params
 
-    def _update_no_improvement_count(self, validation):
+    def _update_no_improvement_count(self, validation, settings):
+        tol = settings.tol
         if validation is not None:
             score = validation()
             self.validation_scores_.append(score)
-            if self.verbose:
+            if settings.verbose:
                 print("Validation score: %f" % score)
-            if score < self.best_validation_score_ + self.tol:
+            if score < self.best_validation_score_ + tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
@@ -175,27 +184,39 @@ class StochasticFit:
                 self.best_validation_score_ = score
                 self._best_params = self.net.params.copy()
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+            if self.loss_curve_[-1] > self.best_loss_ - tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _trigger_stopping(self, msg):
+    def _trigger_stopping(self, msg, verbose):
         """scikit-learn's ``trigger_stopping``: stop, or (adaptive SGD) divide η by 5."""
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            if self.verbose:
+        if self.schedule != "adaptive":
+            if verbose:
                 print(msg + " Stopping.")
             return True
         if self.eta <= 1e-6:
-            if self.verbose:
+            if verbose:
                 print(msg + " Learning rate too small. Stopping.")
             return True
         self.eta /= 5.0
-        if self.verbose:
+        if verbose:
             print(msg + " Setting learning rate to %f" % self.eta)
         return False
+
+    def __getstate__(self):
+        """Everything but the network, which its estimator pickles (and reattaches)."""
+        state = dict(self.__dict__)
+        state["net"] = None
+        return state
+
+
+def batch_rows(batch_size, n):
+    """scikit-learn's mini-batch size for n samples: "auto" is min(200, n), an int is
+    clipped to [1, n]."""
+    return min(200, n) if batch_size == "auto" else int(np.clip(batch_size, 1, n))
 
 
 def fit_lbfgs(net, X, Y, loss, alpha=1e-4, max_iter=200, max_fun=15000, tol=1e-4):

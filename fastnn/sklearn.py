@@ -1,23 +1,20 @@
-"""scikit-learn estimators on fastnn's engine: ``MLPClassifier`` and ``MLPRegressor``.
+"""scikit-learn's ``MLPClassifier`` and ``MLPRegressor`` on fastnn's engine.
 
-Each estimator builds a ``fastnn.Network`` in ``fit`` and trains it with
-``Network.fit``, so a fitted estimator's ``network_`` is bit for bit the network that
-``Network(...).fit(...)`` gives with the same arguments (tests/test_sklearn.py). They
-follow scikit-learn's conventions: ``__init__`` only stores its arguments, which are
-checked in ``fit``; fitted attributes end with an underscore; inputs go through
-scikit-learn's own validation, so they work in ``Pipeline``, ``GridSearchCV``, ``clone``
-and pickle, and pass ``sklearn.utils.estimator_checks``.
+A drop-in: change ``from sklearn.neural_network import MLPClassifier`` to
+``from fastnn.sklearn import MLPClassifier`` and the script runs unchanged, with the same
+parameters, defaults, fitted attributes and, in float64, the same numbers. The training
+is scikit-learn's, step for step (``fastnn/_sklearn_fit.py``): its Glorot-uniform
+initial parameters drawn from ``random_state``, its mini-batch order, its loss with
+``alpha``'s L2 term, its optimizers (SGD with momentum or Nesterov and the three
+learning-rate schedules, Adam), its stopping rules, its early-stopping split, and for
+``solver="lbfgs"`` SciPy's L-BFGS-B, with fastnn's engine doing the arithmetic.
+tests/test_sklearn_fit.py checks the fitted ``coefs_``, ``intercepts_``, ``loss_curve_``
+and ``n_iter_`` against scikit-learn's own estimators (1e-9 relative in float64).
 
-How the arguments map to fastnn (docs/sklearn.md has the table):
-
-* ``learning_rate_init`` is η, ``batch_size`` the mini-batch size m, ``max_iter`` the
-  number of epochs, ``activation`` the hidden activation, ``optimizer`` fastnn's optimizer.
-* ``alpha`` has scikit-learn's meaning: the mean cost of a mini-batch of m samples gains
-  ``(alpha / (2 m)) ‖W‖²``, i.e. the gradient gains ``(alpha / m) w``. fastnn's L2 term is
-  ``(λ / n) w`` with n the number of training samples, so ``λ = alpha · n / m`` (with
-  m = min(batch_size, n)). ``l1`` is scaled the same way: ``λ₁ = l1 · n / m``. The only
-  difference from scikit-learn's MLP is a shorter last mini-batch: scikit-learn divides by
-  its actual size, fastnn keeps (λ/n) for every mini-batch.
+Like scikit-learn, the network trains in X's float type: float32 X in float32, any other
+X in float64. fastnn's extras are keyword arguments, off by default: ``optimizer``
+(another fastnn optimizer), ``dropout``, ``l1``, ``initializer`` (fastnn's instead of
+scikit-learn's Glorot draw), ``dtype`` and ``threads``.
 
 >>> from fastnn.sklearn import MLPClassifier
 >>> clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=10, random_state=0).fit(X, y)
@@ -30,23 +27,27 @@ except ImportError as exc:
         "fastnn.sklearn needs scikit-learn, which is not installed; install it with "
         'pip install "fastnn[sklearn]" (or pip install scikit-learn)') from exc
 
-import math
 import numbers
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import _checks
 from ._engine import threads as _threads
+from ._sklearn_fit import ACTIVATIONS, StochasticFit, fit_lbfgs, glorot_init
 from .activations import parse_activation
-from .costs import cost_code
-from .network import Network, TrainingDiverged, check_dropout
-from .optim import OptimizerState, get_optimizer
+from .network import Network, check_dropout
+from .optim import get_optimizer
 
 try:
     from sklearn.utils.validation import validate_data as _validate_data
@@ -56,240 +57,323 @@ except ImportError:  # scikit-learn < 1.6: the same helper was a method of BaseE
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-#: the cost paired with a classifier's output activation when ``cost=None``
-_NATURAL_COST = {"softmax": "log_likelihood", "sigmoid": "cross_entropy"}
+_INITIALIZERS = ("default", "large", "glorot", "he")
+#: what scikit-learn's out_activation_ says -> fastnn's (output activation, cost)
+_OUTPUTS = {"softmax": ("softmax", "log_likelihood"), "logistic": ("sigmoid", "cross_entropy"),
+            "identity": ("identity", "quadratic")}
+#: the fitted attributes of the stochastic solvers, kept by StochasticFit between fits
+_SOLVER_ATTRIBUTES = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_",
+                      "validation_scores_", "best_validation_score_")
 
 
-def _check_flag(name, value):
+# -- checking the parameters ------------------------------------------------------------
+def _invalid(name, value, expected):
+    return ValueError(f"{name}={value!r} is invalid; expected {expected}")
+
+
+def _flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}={value!r} is invalid; expected True or False")
+        raise _invalid(name, value, "True or False")
     return bool(value)
 
 
-def _check_hidden_sizes(value):
+def _choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise _invalid(name, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value
+
+
+def _real(name, value, low, high=np.inf, low_open=False, high_open=True):
+    """A real number in the interval from ``low`` to ``high`` (open or closed ends)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) \
+        and not np.isnan(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and \
+            (value < high if high_open else value <= high)
+    if not ok:
+        interval = ("(" if low_open else "[") + f"{low}, {high}" + (")" if high_open else "]")
+        raise _invalid(name, value, f"a number in {interval}")
+    return float(value)
+
+
+def _integer(name, value, low=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < low:
+        raise _invalid(name, value, f"an integer >= {low}")
+    return int(value)
+
+
+def _hidden_sizes(value):
     """hidden_layer_sizes as a tuple of positive ints (an int means one hidden layer)."""
-    expected = "expected a positive integer or a sequence of them, such as (100,) or (64, 32)"
+    expected = "a positive integer or a sequence of them, such as (100,) or (64, 32)"
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         value = (value,)
+    if isinstance(value, str):
+        raise _invalid("hidden_layer_sizes", value, expected)
     try:
         sizes = tuple(value)
     except TypeError:
-        raise ValueError(f"hidden_layer_sizes={value!r} is invalid; {expected}") from None
+        raise _invalid("hidden_layer_sizes", value, expected) from None
     for s in sizes:
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1:
             raise ValueError(f"hidden_layer_sizes={value!r} is invalid: {s!r} is not a "
-                             f"positive integer; {expected}")
+                             f"positive integer; expected {expected}")
     return tuple(int(s) for s in sizes)
 
 
-def _check_hidden_activation(value, n_hidden):
-    """The per-layer list of hidden activations from one spec or a list of them."""
-    per_layer = [value] * n_hidden if isinstance(value, (str, tuple)) else value
+def _activation(value):
+    """(fastnn's hidden activation, the name scikit-learn's Glorot factor looks at): one
+    of scikit-learn's four names, or (an extra) any hidden activation fastnn has."""
+    if isinstance(value, str) and value in ACTIVATIONS:
+        return ACTIVATIONS[value], value
     try:
-        per_layer = list(per_layer)
-    except TypeError:
-        per_layer = None
-    if per_layer is None or len(per_layer) != n_hidden:
-        raise ValueError(f"activation={value!r} is invalid; expected a name such as "
-                         f"'sigmoid', a (name, parameter) pair, or a list of one per hidden "
-                         f"layer ({n_hidden})")
-    for spec in per_layer:
-        parse_activation(spec, "activation", hidden=True)
-    return per_layer
+        parsed = parse_activation(value, "activation", hidden=True)
+    except (ValueError, TypeError):
+        raise _invalid("activation", value, "'identity', 'logistic', 'tanh' or 'relu' (or "
+                       "another of fastnn's hidden activations, such as 'leaky_relu')") \
+            from None
+    return value, "logistic" if parsed[0] == "sigmoid" else parsed[0]
 
 
-def _check_random_state(random_state):
-    """random_state as scikit-learn accepts it: None, an int in [0, 2**32 - 1] or a
-    numpy.random.RandomState."""
-    if random_state is None or isinstance(random_state, np.random.RandomState):
-        return random_state
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) \
-            and 0 <= random_state < 2 ** 32:
-        return int(random_state)
-    raise ValueError(f"random_state={random_state!r} is invalid; expected None, an integer "
-                     f"in [0, 2**32 - 1] or a numpy.random.RandomState")
+def _random_state(value):
+    if value is None or isinstance(value, np.random.RandomState):
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
+            and 0 <= value < 2 ** 32:
+        return int(value)
+    raise _invalid("random_state", value, "None, an integer in [0, 2**32 - 1] or a "
+                   "numpy.random.RandomState")
 
 
-def _seed(random_state):
-    """fastnn's seed from a checked random_state: an int as it is (so that the network is
-    Network(seed=random_state)'s), None as None, a RandomState drawn from."""
-    random_state = _check_random_state(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(np.iinfo(np.int32).max))
-    return random_state
-
-
-def _keep_parameters(estimator, arguments):
-    """Store every ``__init__`` argument as the attribute of its name, unchanged, as
-    scikit-learn's estimators do (checking happens in fit)."""
-    for name, value in arguments.items():
-        if name != "self":
-            setattr(estimator, name, value)
-
-
+# -- the estimators ----------------------------------------------------------------------
 class _BaseMLP(BaseEstimator):
-    """What MLPClassifier and MLPRegressor share: checking the parameters, building the
-    network, and the training of fit and partial_fit."""
+    """What MLPClassifier and MLPRegressor share: scikit-learn's ``_fit`` with fastnn's
+    engine underneath."""
 
-    # -- parameters ----------------------------------------------------------------
     def _config(self):
-        """Every parameter checked, with an error naming the argument, the value received
-        and what was expected; returns them as attributes of a namespace."""
-        hidden = _check_hidden_sizes(self.hidden_layer_sizes)
-        hidden_activation = _check_hidden_activation(self.activation, len(hidden))
-        output, _ = parse_activation(self.output_activation, "output_activation")
-        cost = self.cost if self.cost is not None else self._default_cost(output)
-        cost_code(cost, output)  # a known cost, valid with this output activation
-        dropout = self.dropout
-        check_dropout(dropout, len(hidden))
-        if not (isinstance(self.validation_fraction, numbers.Real)
-                and not isinstance(self.validation_fraction, bool)
-                and 0.0 < self.validation_fraction < 1.0):
-            raise ValueError(f"validation_fraction={self.validation_fraction!r} is invalid; "
-                             f"expected a number in (0, 1)")
-        if self.threads is not None:
-            _threads.resolve(self.threads)
-        _check_random_state(self.random_state)
-        return SimpleNamespace(
-            hidden=hidden, hidden_activation=hidden_activation,
-            output_activation=self.output_activation, cost=cost,
-            optimizer=get_optimizer(self.optimizer),
-            eta=_checks.check_positive("learning_rate_init", self.learning_rate_init),
-            batch_size=_checks.check_positive("batch_size", self.batch_size, integer=True),
-            epochs=_checks.check_positive("max_iter", self.max_iter, integer=True),
-            alpha=_checks.check_non_negative("alpha", self.alpha),
-            l1=_checks.check_non_negative("l1", self.l1), dropout=dropout,
-            clip_norm=None if self.clip_norm is None
-            else _checks.check_positive("clip_norm", self.clip_norm),
-            early_stopping=_check_flag("early_stopping", self.early_stopping),
-            validation_fraction=float(self.validation_fraction),
-            n_iter_no_change=_checks.check_positive("n_iter_no_change", self.n_iter_no_change,
-                                                    integer=True),
-            monitor_training=_check_flag("monitor_training", self.monitor_training),
-            initializer=self.initializer, dtype=_checks.check_dtype(self.dtype),
-            threads=self.threads, warm_start=_check_flag("warm_start", self.warm_start),
-            verbose=bool(self.verbose))
+        """Every parameter checked (the error names the argument, the value received and
+        what was expected); returns them as attributes of a namespace."""
+        hidden = _hidden_sizes(self.hidden_layer_sizes)
+        activation, glorot_name = _activation(self.activation)
+        solver = _choice("solver", self.solver, ("lbfgs", "sgd", "adam"))
+        batch_size = self.batch_size
+        if not (isinstance(batch_size, str) and batch_size == "auto"):
+            batch_size = _integer("batch_size", batch_size) if not isinstance(
+                batch_size, str) else _choice("batch_size", batch_size, ("auto",))
+        n_iter_no_change = self.n_iter_no_change
+        if not (isinstance(n_iter_no_change, numbers.Real) and n_iter_no_change == np.inf):
+            n_iter_no_change = _integer("n_iter_no_change", n_iter_no_change)
+        verbose = self.verbose
+        if not isinstance(verbose, (numbers.Integral, np.bool_)):
+            raise _invalid("verbose", verbose, "True, False or an integer")
+        cfg = SimpleNamespace(
+            hidden=hidden, activation=activation, glorot_name=glorot_name, solver=solver,
+            alpha=_real("alpha", self.alpha, 0.0), batch_size=batch_size,
+            learning_rate=_choice("learning_rate", self.learning_rate,
+                                  ("constant", "invscaling", "adaptive")),
+            learning_rate_init=_real("learning_rate_init", self.learning_rate_init, 0.0,
+                                     low_open=True),
+            power_t=_real("power_t", self.power_t, 0.0),
+            max_iter=_integer("max_iter", self.max_iter),
+            loss=self._check_loss(), shuffle=_flag("shuffle", self.shuffle),
+            random_state=_random_state(self.random_state), tol=_real("tol", self.tol, 0.0),
+            verbose=bool(verbose), warm_start=_flag("warm_start", self.warm_start),
+            momentum=_real("momentum", self.momentum, 0.0, 1.0, high_open=False),
+            nesterovs_momentum=_flag("nesterovs_momentum", self.nesterovs_momentum),
+            early_stopping=_flag("early_stopping", self.early_stopping),
+            validation_fraction=_real("validation_fraction", self.validation_fraction,
+                                      0.0, 1.0),
+            beta_1=_real("beta_1", self.beta_1, 0.0, 1.0),
+            beta_2=_real("beta_2", self.beta_2, 0.0, 1.0),
+            epsilon=_real("epsilon", self.epsilon, 0.0, low_open=True),
+            n_iter_no_change=n_iter_no_change, max_fun=_integer("max_fun", self.max_fun),
+            # fastnn's extras
+            optimizer=None if self.optimizer is None else get_optimizer(self.optimizer),
+            dropout=check_dropout(self.dropout, len(hidden)),
+            l1=_real("l1", self.l1, 0.0),
+            initializer=self._check_initializer(len(hidden) + 1),
+            dtype=None if self.dtype is None else _checks.check_dtype(self.dtype),
+            threads=self.threads)
+        if cfg.threads is not None:
+            _threads.resolve(cfg.threads)
+        if solver == "lbfgs":
+            extras = [name for name, off in (("optimizer", cfg.optimizer is None),
+                                             ("dropout", not cfg.dropout.any()),
+                                             ("l1", cfg.l1 == 0.0)) if not off]
+            if extras:
+                raise ValueError(f"{extras[0]}={getattr(self, extras[0])!r} needs a stochastic "
+                                 f"solver; expected solver='sgd' or 'adam' (solver='lbfgs' "
+                                 f"trains the full batch with SciPy's L-BFGS)")
+        return cfg
 
-    def _architecture(self, cfg, n_in, n_out):
-        """What a network must match to be trained further (warm_start, partial_fit)."""
-        return {"sizes": [n_in, *cfg.hidden, n_out],
-                "activation": [parse_activation(a, "activation", hidden=True)
-                               for a in cfg.hidden_activation],
-                "output_activation": parse_activation(cfg.output_activation),
-                "cost": cfg.cost, "dtype": np.dtype(cfg.dtype).name}
-
-    # -- the network ---------------------------------------------------------------
-    def _start(self, cfg, n_in, n_out):
-        """A new network, as Network(...) builds it from these parameters."""
-        seed = _seed(self.random_state)
-        hidden = self.activation if isinstance(self.activation, (str, tuple)) \
-            else cfg.hidden_activation
-        self.network_ = Network([n_in, *cfg.hidden, n_out], hidden_activation=hidden,
-                                output_activation=cfg.output_activation, cost=cfg.cost,
-                                dtype=cfg.dtype, seed=seed, initializer=cfg.initializer,
-                                threads=cfg.threads)
-        self._built_as = self._architecture(cfg, n_in, n_out)
-        # partial_fit's own stream of epoch orders and dropout masks (fit uses the network's)
-        self._partial_rng = np.random.default_rng(None if seed is None else [seed, 1])
-        self._partial_dropout_seed = int(self._partial_rng.integers(2 ** 63))
-        self._partial_state = None
-        self.n_iter_ = 0
-        self.loss_curve_ = [] if cfg.monitor_training else None
-        self.history_ = None
-        self.validation_scores_ = None
-        self.best_validation_score_ = None
-
-    def _go_on(self, cfg, n_in, n_out, why):
-        """Check that the fitted network can be trained further with these parameters."""
-        now = self._architecture(cfg, n_in, n_out)
-        differ = [k for k in now if now[k] != self._built_as[k]]
-        if differ:
-            detail = "; ".join(f"{k} was {self._built_as[k]!r}, now {now[k]!r}" for k in differ)
-            raise ValueError(f"{why} continues the fitted network, but the parameters no "
-                             f"longer describe it ({detail}); fit with warm_start=False to "
-                             f"start a new one")
-        self.network_.threads = cfg.threads
-        if cfg.monitor_training and self.loss_curve_ is None:
-            self.loss_curve_ = []
-
-    def _lmbda(self, cfg, n):
-        """fastnn's (λ, λ₁) for n training samples: alpha and l1 per mini-batch of m."""
-        m = min(cfg.batch_size, n)
-        return cfg.alpha * n / m, cfg.l1 * n / m
-
-    # -- training ------------------------------------------------------------------
-    def _fit_network(self, cfg, X, T, go_on, incremental):
-        """Build the network (or, with ``go_on``, check that the fitted one still matches
-        the parameters) and train it on (X, T): T is what Network.fit takes (int class
-        codes, or target rows)."""
-        n_out = self._n_network_outputs()
-        if go_on:
-            self._go_on(cfg, X.shape[1], n_out, "partial_fit" if incremental
-                        else "warm_start=True")
-        else:
-            self._start(cfg, X.shape[1], n_out)
+    def _check_initializer(self, n_layers):
+        value = self.initializer
+        if value is None:
+            return None
+        names = [value] if isinstance(value, str) else value
         try:
-            if incremental:
-                self._partial_epoch(cfg, X, T)
-            elif cfg.early_stopping:
-                self._fit_early_stopping(cfg, X, T)
-            else:
-                lmbda, l1 = self._lmbda(cfg, X.shape[0])
-                self._record(cfg, self.network_.fit(X, T,
-                                                    **self._fit_arguments(cfg, lmbda, l1)))
-        except TrainingDiverged as exc:
-            raise TrainingDiverged(f"{exc} (eta is learning_rate_init={cfg.eta!r} here"
-                                   f"{self._divergence_hint})") from None
+            names = list(names)
+        except TypeError:
+            names = None
+        if names is None or len(names) not in (1, n_layers) or \
+                not all(isinstance(n, str) and n in _INITIALIZERS for n in names):
+            raise _invalid("initializer", value, "None (scikit-learn's Glorot-uniform draw), "
+                           "one of " + ", ".join(repr(n) for n in _INITIALIZERS)
+                           + f", or one per layer ({n_layers})")
+        return value
+
+    # -- fit ------------------------------------------------------------------------
+    def _fit(self, X, y, incremental):
+        cfg = self._config()
+        first_pass = not hasattr(self, "network_") or (not cfg.warm_start and not incremental)
+        X, Y, stratify = self._validate_input(X, y, incremental, first_pass)
+        dtype = (cfg.dtype or X.dtype) if first_pass else self.network_.dtype
+        X = np.ascontiguousarray(X.toarray() if scipy.sparse.issparse(X) else X, dtype=dtype)
+        Y = np.ascontiguousarray(Y, dtype=dtype)
+        sizes = [X.shape[1], *cfg.hidden, Y.shape[1]]
+        self.n_outputs_ = Y.shape[1]
+        random_state = check_random_state(cfg.random_state)
+        if first_pass:
+            self._initialize(cfg, sizes, dtype, random_state)
+        else:
+            self._check_continues(cfg, sizes, incremental)
+        if cfg.solver == "lbfgs":
+            self.n_iter_, self.loss_ = fit_lbfgs(self.network_, X, Y, self._loss_name(),
+                                                 alpha=cfg.alpha, max_iter=cfg.max_iter,
+                                                 max_fun=cfg.max_fun, tol=cfg.tol)
+        else:
+            self._fit_stochastic(cfg, X, Y, stratify, random_state, incremental)
+        if not np.isfinite(self.network_.params).all():
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.")
         return self
 
-    def _fit_arguments(self, cfg, lmbda, l1):
-        return dict(epochs=cfg.epochs, mini_batch_size=cfg.batch_size, eta=cfg.eta,
-                    lmbda=lmbda, l1=l1, optimizer=cfg.optimizer, dropout=cfg.dropout,
-                    clip_norm=cfg.clip_norm, monitor_training=cfg.monitor_training,
-                    verbose=cfg.verbose)
+    def _initialize(self, cfg, sizes, dtype, random_state):
+        """A new network with scikit-learn's initial parameters (``_initialize``)."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = len(sizes)
+        self.out_activation_ = self._out_activation(cfg)
+        output, cost = _OUTPUTS[self.out_activation_]
+        if cfg.initializer is None:
+            net = Network(sizes, cfg.activation, output, cost, dtype=dtype, seed=0,
+                          threads=cfg.threads)
+            glorot_init(net, random_state, cfg.glorot_name)
+        else:
+            net = Network(sizes, cfg.activation, output, cost, dtype=dtype,
+                          seed=int(random_state.randint(np.iinfo(np.int32).max)),
+                          initializer=cfg.initializer, threads=cfg.threads)
+        self.network_ = net
+        self._built_as = (tuple(sizes), cfg.activation)
+        self._solver = None
+        for name in _SOLVER_ATTRIBUTES[2:]:
+            self.__dict__.pop(name, None)
+        if cfg.solver != "lbfgs":
+            self._solver = StochasticFit(net, cfg.early_stopping)
+            self._publish()
 
-    def _record(self, cfg, history):
-        self.history_ = history
-        self.n_iter_ += len(history["epoch"])
-        if cfg.monitor_training:
-            self.loss_curve_.extend(history["training_cost"])
+    def _check_continues(self, cfg, sizes, incremental):
+        """The fitted network can be trained further with these parameters."""
+        built_sizes, built_activation = self._built_as
+        why = []
+        if tuple(sizes) != built_sizes:
+            why.append(f"the layer sizes were {list(built_sizes)}, now {sizes}")
+        if cfg.activation != built_activation:
+            why.append(f"activation was {built_activation!r}, now {cfg.activation!r}")
+        if why:
+            raise ValueError(f"{'partial_fit' if incremental else 'warm_start=True'} "
+                             f"continues the fitted network, but {'; '.join(why)}; expected "
+                             f"the same network (fit with warm_start=False to start a new one)")
+        self.network_.threads = cfg.threads
 
-    def _split(self, cfg, X, T, stratify):
-        """The (training, validation) parts for early stopping."""
-        seed = _seed(self.random_state)
+    def _fit_stochastic(self, cfg, X, Y, stratify, random_state, incremental):
+        """scikit-learn's ``_fit_stochastic``: the optimizer, the early-stopping split,
+        then the epochs (StochasticFit.run)."""
+        net, fit = self.network_, self._solver
+        if fit is None:   # warm-started from an lbfgs fit
+            fit = self._solver = StochasticFit(net, cfg.early_stopping)
+        if cfg.early_stopping and fit.validation_scores_ is None:
+            fit.validation_scores_, fit.best_validation_score_ = [], -np.inf
+        if not incremental or fit.optimizer is None:
+            fit.restart_optimizer(cfg.solver, cfg.learning_rate_init, cfg.learning_rate,
+                                  cfg.power_t, cfg.momentum, cfg.nesterovs_momentum,
+                                  cfg.beta_1, cfg.beta_2, cfg.epsilon, cfg.optimizer)
+        if cfg.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        validation = None
+        if cfg.early_stopping:
+            X, X_val, Y, Y_val = train_test_split(
+                X, Y, random_state=random_state, test_size=cfg.validation_fraction,
+                stratify=stratify if self.n_outputs_ == 1 else None)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+            truth = self._validation_truth(Y_val)
+
+            def validation():
+                return self._score_outputs(truth, net.feedforward(X_val))
+        settings = SimpleNamespace(
+            loss=self._loss_name(), alpha=cfg.alpha, l1=cfg.l1, batch_size=cfg.batch_size,
+            shuffle=cfg.shuffle, tol=cfg.tol, n_iter_no_change=cfg.n_iter_no_change,
+            max_iter=cfg.max_iter, verbose=cfg.verbose, dropout=cfg.dropout,
+            dropout_seed=int(random_state.randint(np.iinfo(np.int32).max))
+            if cfg.dropout.any() else 0)
         try:
-            X_fit, X_val, T_fit, T_val = train_test_split(
-                X, T, test_size=cfg.validation_fraction, random_state=seed,
-                stratify=T if stratify else None)
-        except ValueError as exc:
-            raise ValueError(f"early_stopping=True cannot hold out validation_fraction="
-                             f"{cfg.validation_fraction} of {X.shape[0]} samples: {exc}") \
-                from None
-        if X_fit.shape[0] == 0:
-            raise ValueError(f"early_stopping=True with validation_fraction="
-                             f"{cfg.validation_fraction} leaves no training samples of "
-                             f"{X.shape[0]}; expected more samples or a smaller fraction")
-        return (np.ascontiguousarray(X_fit), np.ascontiguousarray(T_fit),
-                np.ascontiguousarray(X_val), np.ascontiguousarray(T_val))
+            fit.run(X, Y, random_state, settings, incremental=incremental,
+                    validation=validation)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+            if validation is not None:
+                net.params[...] = fit._best_params
+        self._publish()
 
-    def _partial_epoch(self, cfg, X, T):
-        """One epoch over (X, T) in a random order, going on from the optimizer state of
-        the previous partial_fit (Network.train_epoch)."""
-        net = self.network_
-        state = self._partial_state
-        if state is None or state.optimizer != cfg.optimizer:
-            state = OptimizerState(cfg.optimizer, net.params.shape[0], net.dtype)
-        order = self._partial_rng.permutation(X.shape[0]).astype(np.int64)
-        lmbda, l1 = self._lmbda(cfg, X.shape[0])
-        self._partial_state = net.train_epoch(
-            X, T, order, cfg.batch_size, cfg.eta, lmbda=lmbda, l1=l1, optimizer=cfg.optimizer,
-            dropout=cfg.dropout, dropout_seed=self._partial_dropout_seed, epoch=self.n_iter_,
-            state=state, clip_norm=cfg.clip_norm)
-        self.n_iter_ += 1
-        if cfg.monitor_training:
-            self.loss_curve_.append(net.evaluate(X, T, lmbda=lmbda)["cost"])
+    def _publish(self):
+        """The stochastic solver's counters as the estimator's fitted attributes."""
+        for name in _SOLVER_ATTRIBUTES:
+            setattr(self, name, getattr(self._solver, name))
 
-    # -- pickling ------------------------------------------------------------------
+    # -- the fitted network ------------------------------------------------------------
+    @property
+    def coefs_(self):
+        """Per-layer weights ``(n_in, n_out)`` (scikit-learn's orientation): views of the
+        network's parameters, so writing into them changes the network."""
+        check_is_fitted(self, "network_")
+        return [w.T for w in self.network_.weights]
+
+    @coefs_.setter
+    def coefs_(self, coefs):
+        self._set_parameters("coefs_", coefs, [w.T for w in self.network_.weights])
+
+    @property
+    def intercepts_(self):
+        """Per-layer biases ``(n_out,)``: views of the network's parameters."""
+        check_is_fitted(self, "network_")
+        return list(self.network_.biases)
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts):
+        self._set_parameters("intercepts_", intercepts, list(self.network_.biases))
+
+    def _set_parameters(self, name, values, into):
+        values = list(values)
+        shapes = [v.shape for v in into]
+        if len(values) != len(into) or any(np.shape(v) != s for v, s in zip(values, shapes)):
+            raise ValueError(f"{name} has shapes {[np.shape(v) for v in values]}; expected "
+                             f"{shapes}, the fitted network's")
+        for target, value in zip(into, values):
+            target[...] = value
+
+    def _outputs(self, X):
+        """The network's outputs for X, checked as scikit-learn checks it."""
+        check_is_fitted(self, "network_")
+        X = _validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                           dtype=(np.float64, np.float32))
+        if scipy.sparse.issparse(X):
+            X = X.toarray()
+        return self.network_.feedforward(np.ascontiguousarray(X, dtype=self.network_.dtype))
+
+    # -- pickling ----------------------------------------------------------------------
     def __getstate__(self):
         """The network as its description and parameter buffer (not the engine's
         workspaces): small, and rebuilt with writable buffers even when unpickled as
@@ -301,195 +385,161 @@ class _BaseMLP(BaseEstimator):
                 "sizes": list(net.sizes), "activations": list(net.activations),
                 "cost": net.cost, "dtype": np.dtype(net.dtype).name,
                 "initializers": list(net.initializers), "threads": net.threads,
-                "seed": net.seed, "rng": net.rng.bit_generator.state, "params": net.params}
-        opt = state.pop("_partial_state", None)
-        if opt is not None:
-            state["_partial_state_arrays"] = (opt.optimizer, opt.buffers, opt.step)
+                "params": net.params}
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         saved = state.pop("_network_state", None)
-        opt = state.pop("_partial_state_arrays", None)
         super().__setstate__(state)
         if saved is not None:
             acts = saved["activations"]
             net = Network(saved["sizes"], hidden_activation=acts[:-1],
                           output_activation=acts[-1], cost=saved["cost"], dtype=saved["dtype"],
-                          initializer=saved["initializers"])
+                          initializer=saved["initializers"], seed=0)
             try:
                 net.threads = saved["threads"]
             except ValueError:  # more threads than this machine has: use its default
                 pass
             net.params[...] = saved["params"]
-            net.seed = saved["seed"]
-            net.rng.bit_generator.state = saved["rng"]
             self.network_ = net
-        if opt is not None:
-            optimizer, buffers, step = opt
-            restored = OptimizerState(optimizer, buffers.shape[1], buffers.dtype)
-            restored.buffers[...] = buffers
-            restored.step[...] = step
-            self._partial_state = restored
-        elif saved is not None:
-            self._partial_state = None
-
-    # -- fitted parameters -----------------------------------------------------------
-    @property
-    def coefs_(self):
-        """Per-layer weights ``(n_in, n_out)`` (scikit-learn's orientation): views of the
-        network's parameters, so writing into them changes the network."""
-        check_is_fitted(self, "network_")
-        return [w.T for w in self.network_.weights]
-
-    @property
-    def intercepts_(self):
-        """Per-layer biases ``(n_out,)``: views of the network's parameters."""
-        check_is_fitted(self, "network_")
-        return list(self.network_.biases)
-
-    @property
-    def n_layers_(self):
-        """Number of layers, input and output included."""
-        check_is_fitted(self, "network_")
-        return len(self.network_.sizes)
-
-    def _inputs(self, X):
-        """X checked against the fitted network, in its dtype."""
-        check_is_fitted(self, "network_")
-        return _validate_data(self, X, reset=False, dtype=self.network_.dtype, order="C")
+            if getattr(self, "_solver", None) is not None:
+                self._solver.net = net
+                if self._solver.state is not None:   # writable, whatever the pickle gave
+                    for name in ("buffers", "step", "grad"):
+                        setattr(self._solver.state, name,
+                                np.array(getattr(self._solver.state, name)))
+                self._solver._best_params = np.array(self._solver._best_params)
 
 
-_PARAMETERS_DOC = """
-    Parameters
-    ----------
-    hidden_layer_sizes : int or sequence of int, default=(100,)
-        Neurons per hidden layer; ``()`` gives no hidden layer.
-    activation : str, (str, float), or a list of those, default="sigmoid"
-        Hidden activation (fastnn's ``hidden_activation``): ``"sigmoid"``, ``"tanh"``,
-        ``"relu"``, ``"identity"``, ``("leaky_relu", α)``, ``("elu", α)``,
-        ``("swish", β)``; or one per hidden layer.
-    output_activation : str or (str, float), default="{output_default}"
-        {output_doc}
-    cost : str or None, default=None
-        {cost_doc}
-    optimizer : str or fastnn.optim object, default="sgd"
-        ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``,
-        ``"adam"``, ``"amsgrad"``, or e.g. ``fastnn.optim.Momentum(mu=0.5)``.
-    learning_rate_init : float, default={eta_default}
-        The learning rate η (constant).
-    batch_size : int, default=10
-        Samples per mini-batch m (fastnn's ``mini_batch_size``); at most n is used.
-    max_iter : int, default=30
-        Epochs (fastnn's ``epochs``). Training runs them all unless ``early_stopping``
-        stops it; there is no tolerance-based stop.
-    alpha : float, default=0.0
-        L2 strength with scikit-learn's meaning: the gradient of a mini-batch's mean cost
-        gains ``(alpha / m) w`` on the weights (never the biases). Passed to fastnn as
-        ``lmbda = alpha * n / m`` for n training samples.
+_EXTRAS_DOC = """
+    optimizer : str, fastnn.optim object or None, default=None
+        fastnn's extra: an optimizer that replaces the solver's (``"rmsprop"``,
+        ``"adagrad"``, ``"amsgrad"``, ``fastnn.optim.Adam(beta1=0.8)``, ...), with
+        ``learning_rate_init`` and ``learning_rate`` as η and its schedule; a stochastic
+        solver only.
+    dropout : float, sequence of float or None, default=None
+        fastnn's extra: the probability of dropping each hidden unit while training, for
+        every hidden layer or one per hidden layer (inverted dropout); a stochastic solver
+        only.
     l1 : float, default=0.0
-        L1 strength on the same scale: the gradient gains ``(l1 / m) sgn(w)``; fastnn's
-        ``l1`` is ``l1 * n / m``.
-    dropout : float, sequence of float, or None, default=None
-        Probability of dropping each hidden unit during training, for every hidden layer
-        or one per hidden layer (inverted dropout; prediction uses the whole network).
-    clip_norm : float or None, default=None
-        Clip each mini-batch's mean gradient to this Euclidean norm.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data{stratified}, stop when the
-        validation score ({score}) has not improved for ``n_iter_no_change`` epochs, and
-        keep the parameters of the best epoch. Ignored by ``partial_fit``.
-    validation_fraction : float, default=0.1
-        Fraction held out for early stopping, in (0, 1).
-    n_iter_no_change : int, default=10
-        Epochs without a better validation score before early stopping ends training.
-    monitor_training : bool, default=False
-        Record the cost on the training data after every epoch in ``loss_curve_`` (one
-        extra forward pass over the training data per epoch).
-    initializer : str or sequence of str, default="default"
-        ``"default"`` (the book's), ``"large"``, ``"glorot"`` or ``"he"``, or one per
-        layer.
-    dtype : {{"float32", "float64"}}, default="float32"
-        The network's float type; inputs are converted to it.
+        fastnn's extra: L1 strength on ``alpha``'s scale, the gradient of a mini-batch of m
+        samples gaining ``(l1 / m) sgn(w)`` on the weights (``loss_curve_`` holds the loss
+        without it); a stochastic solver only.
+    initializer : str, sequence of str or None, default=None
+        fastnn's extra: None draws scikit-learn's Glorot-uniform parameters from
+        ``random_state``; ``"default"`` (the book's), ``"large"``, ``"glorot"`` or ``"he"``
+        (or one per layer) uses fastnn's, seeded from ``random_state``.
+    dtype : {"float32", "float64"} or None, default=None
+        fastnn's extra: the network's float type. None is scikit-learn's rule: float32 X
+        trains in float32, any other X in float64.
     threads : int or None, default=None
-        Threads for the engine and BLAS (None: ``FASTNN_NUM_THREADS``, else every core).
-        The result does not depend on it.
-    random_state : int, RandomState or None, default=None
-        Seeds the initial parameters, the shuffling, the dropout masks and the early
-        stopping split. An int is fastnn's ``seed`` as it is.
-    warm_start : bool, default=False
-        Let ``fit`` go on training the fitted network instead of starting a new one. Each
-        fit draws its epoch orders from the network's generator and starts a fresh
-        optimizer state, as a second ``Network.fit`` does.
-    verbose : bool, default=False
-        Print one line per epoch (fastnn's format).
+        fastnn's extra: threads for the engine and BLAS (None: ``FASTNN_NUM_THREADS``,
+        else every core). The result does not depend on it.
 """
 
-_FITTED_DOC = """
+_ATTRIBUTES_DOC = """
     Attributes
     ----------
-{extra}    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of str
-        Names of the features, when fit was given a DataFrame with string column names.
-    n_outputs_ : int
-        Number of output neurons.
-    network_ : fastnn.Network
-        The trained network.
+{extra}    loss_ : float
+        The loss at the end of training (the last epoch's mean mini-batch loss, or
+        L-BFGS's final loss), with ``alpha``'s L2 term.
+    best_loss_ : float or None
+        The smallest ``loss_curve_`` entry (None with early stopping); stochastic solvers.
+    loss_curve_ : list of float
+        The loss of every epoch; stochastic solvers.
+    validation_scores_ : list of float or None
+        With early stopping, the validation score ({score}) after every epoch.
+    best_validation_score_ : float or None
+        With early stopping, the best of ``validation_scores_``.
+    t_ : int
+        Training samples seen by the stochastic solver.
     coefs_ : list of ndarray
         Weights of each layer, ``(n_in, n_out)``: views of ``network_``'s parameters.
     intercepts_ : list of ndarray
         Biases of each layer, ``(n_out,)``: views of ``network_``'s parameters.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Names of the features, when fit was given a DataFrame with string column names.
+    n_iter_ : int
+        Epochs (or L-BFGS iterations) of the last fit; 1 after ``partial_fit``.
     n_layers_ : int
         Layers, input and output included.
-    n_iter_ : int
-        Epochs trained so far (summed over warm-started fits and partial_fit calls).
-    history_ : dict or None
-        The last ``fit``'s history from ``Network.fit`` (``epoch``, ``seconds``, ``eta``,
-        ``stopped``, ...); None after partial_fit alone.
-    loss_curve_ : list of float or None
-        With ``monitor_training``, the training cost (with the L2 term) after every epoch.
-    validation_scores_ : list of float or None
-        With ``early_stopping``, the validation score after every epoch of the last fit.
-    best_validation_score_ : float or None
-        With ``early_stopping``, the best of ``validation_scores_``.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        The output activation ({outputs}).
+    network_ : fastnn.Network
+        fastnn's extra: the trained network (``fastnn.save`` writes it).
 """
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """A multi-layer perceptron classifier trained by fastnn's engine.
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` trained by
+    fastnn's engine.
 
-    The output layer has one neuron per class, softmax with the log-likelihood cost by
-    default (two classes give two outputs). Labels may be any values scikit-learn
-    accepts (ints, strings); ``classes_`` holds them sorted.
+    Multiclass targets get a softmax output with the log-loss; binary targets one
+    logistic output, multilabel targets (an indicator matrix) one logistic output per
+    label, with the binary log-loss. Parameters, defaults and fitted attributes are
+    scikit-learn's (its documentation explains each); fastnn's extras follow.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(100,)
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+    alpha : float, default=0.0001
+    batch_size : int or "auto", default="auto"
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+    max_iter : int, default=200
+    shuffle : bool, default=True
+    random_state : int, RandomState or None, default=None
+    tol : float, default=1e-4
+    verbose : bool, default=False
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="sigmoid",
-                 output_activation="softmax", cost=None, optimizer="sgd",
-                 learning_rate_init=0.1, batch_size=10, max_iter=30, alpha=0.0, l1=0.0,
-                 dropout=None, clip_norm=None, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, monitor_training=False, initializer="default",
-                 dtype="float32", threads=None, random_state=None, warm_start=False,
-                 verbose=False):
-        _keep_parameters(self, locals())
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 optimizer=None, dropout=None, l1=0.0, initializer=None, dtype=None,
+                 threads=None):
+        for name, value in dict(locals()).items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
-    _divergence_hint = ""
+    def _check_loss(self):
+        return "log_loss"
 
-    @staticmethod
-    def _default_cost(output):
-        return _NATURAL_COST.get(output, "quadratic")
+    def _loss_name(self):
+        return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"
 
-    def _n_network_outputs(self):
-        return len(self.classes_)
+    def _out_activation(self, cfg):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def fit(self, X, y):
-        """Train a new network on (X, y) (or go on training it, with ``warm_start``).
+        """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Class labels; at least two classes.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, or a label indicator matrix (multilabel).
 
         Returns
         -------
@@ -497,134 +547,173 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, incremental=False)
 
+    def _has_partial_fit(self):
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    @available_if(_has_partial_fit)
     def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y), going on from the current network (and optimizer state).
+        """Update the model with a single iteration over the given data.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-        classes : array-like of shape (n_classes,), default=None
-            Every class that will ever be seen; required on the first call (unless fit
-            ran before), and then fixed.
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit (``np.unique(y_all)``); required on
+            the first call.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        if getattr(self, "classes_", None) is None:   # the first call
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self.classes_ = unique_labels(classes)
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
+                             f"partial_fit, was: {self.classes_!r}")
+        return self._fit(X, y, incremental=True)
 
-    def _fit(self, X, y, incremental, classes=None):
-        cfg = self._config()
-        fitted = hasattr(self, "network_")
-        go_on = fitted and (incremental or cfg.warm_start)
-        X, y = _validate_data(self, X, y, reset=not go_on, dtype=cfg.dtype, order="C")
-        check_classification_targets(y)
-        if incremental and classes is not None:
-            classes = unique_labels(classes)
-            if go_on and not np.array_equal(classes, self.classes_):
-                raise ValueError(f"classes={classes.tolist()!r} differs from classes_="
-                                 f"{self.classes_.tolist()!r} of the fitted network; expected "
-                                 f"the same classes on every call to partial_fit")
-            self.classes_ = classes
-        elif incremental and not go_on:
-            raise ValueError("classes=None on the first call to partial_fit; expected every "
-                             "class that y will ever hold, e.g. classes=np.unique(y_all)")
-        elif not go_on:
-            self.classes_ = LabelEncoder().fit(y).classes_
-        if len(self.classes_) < 2:
-            raise ValueError(f"y holds one class only ({self.classes_.tolist()[0]!r}); a "
-                             f"classifier needs at least two classes")
-        codes = self._encode(y)
-        self.n_outputs_ = len(self.classes_)
-        return self._fit_network(cfg, X, codes, go_on, incremental)
+    def _validate_input(self, X, y, incremental, reset):
+        """X and the binarized targets as scikit-learn's ``_validate_input`` makes them;
+        also returns the boolean targets that its early stopping stratifies on."""
+        X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                              dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same "
+                                     f"classes as in the previous call to fit. Previously "
+                                     f"got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {classes}.")
+        Y = self._label_binarizer.transform(y).astype(bool)
+        return X, Y, Y
 
-    def _encode(self, y):
-        """Class codes 0..k-1 of the labels y (ValueError for a label not in classes_)."""
-        unknown = np.setdiff1d(unique_labels(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"y holds the classes {unknown.tolist()!r}, which are not among "
-                             f"classes_={self.classes_.tolist()!r} of the fitted network; "
-                             f"expected only those (a new fit with warm_start=False may "
-                             f"have other classes)")
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+    def _validation_truth(self, Y_val):
+        return self._label_binarizer.inverse_transform(Y_val)
 
-    def _fit_early_stopping(self, cfg, X, codes):
-        X_fit, codes_fit, X_val, codes_val = self._split(cfg, X, codes, stratify=True)
-        lmbda, l1 = self._lmbda(cfg, X_fit.shape[0])
-        history = self.network_.fit(X_fit, codes_fit, evaluation_data=(X_val, codes_val),
-                                    early_stopping=cfg.n_iter_no_change, restore_best=True,
-                                    **self._fit_arguments(cfg, lmbda, l1))
-        self._record(cfg, history)
-        self.validation_scores_ = list(history["evaluation_accuracy"])
-        self.best_validation_score_ = max(self.validation_scores_)
+    def _score_outputs(self, truth, outputs):
+        return accuracy_score(truth, self._labels(outputs))
+
+    def _labels(self, outputs):
+        if self.n_outputs_ == 1:
+            outputs = outputs.ravel()
+        return self._label_binarizer.inverse_transform(outputs)
 
     def predict(self, X):
-        """The class of every row of X (the one with the largest output)."""
-        X = self._inputs(X)
-        return self.classes_[self.network_.predict(X)]
+        """The predicted classes, ``(n_samples,)`` (or ``(n_samples, n_classes)`` for
+        multilabel targets)."""
+        return self._labels(self._outputs(X))
 
     def predict_proba(self, X):
-        """Class probabilities ``(n_samples, n_classes)``, float64, rows summing to 1.
-
-        With a softmax output these are the outputs. With any other output activation
-        the outputs are scores, not a distribution: negative ones are set to 0 and each
-        row is divided by its sum (one-vs-rest normalisation); a row with no positive
-        output gets the softmax of its outputs. Either way the largest probability is at
-        the class ``predict`` returns.
-        """
-        X = self._inputs(X)
-        A = self.network_.feedforward(X).astype(np.float64)
-        output = self.network_.activations[-1]
-        if output != "softmax":
-            P = np.maximum(A, 0.0)
-            none = ~(P.sum(axis=1) > 0)
-            if none.any():
-                Z = A[none] - A[none].max(axis=1, keepdims=True)
-                P[none] = np.exp(Z)
-            A = P
-        return A / A.sum(axis=1, keepdims=True)
+        """Class probabilities ``(n_samples, n_classes)``, in ``classes_`` order."""
+        outputs = self._outputs(X)
+        if self.n_outputs_ == 1:
+            p = outputs.ravel()
+            return np.vstack([1 - p, p]).T
+        return outputs
 
     def predict_log_proba(self, X):
         """The logarithm of ``predict_proba(X)``."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multilabel": True}
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """A multi-layer perceptron regressor trained by fastnn's engine.
+    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` trained by
+    fastnn's engine.
 
-    Identity output with the quadratic cost by default; y may have several columns
-    (one output neuron each). Targets are used as they are, not scaled: a network
-    learns best when they are of order one, so scale large targets first, e.g. with
-    ``sklearn.compose.TransformedTargetRegressor(regressor, transformer=StandardScaler())``.
+    Identity outputs with the squared error; y may have several columns. Parameters,
+    defaults and fitted attributes are scikit-learn's; fastnn's extras follow.
+
+    Parameters
+    ----------
+    loss : {"squared_error"}, default="squared_error"
+        scikit-learn's ``"poisson"`` (an exponential output) is not on fastnn's engine
+        yet and is refused.
+    hidden_layer_sizes : array-like of int, default=(100,)
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+    alpha : float, default=0.0001
+    batch_size : int or "auto", default="auto"
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+    max_iter : int, default=200
+    shuffle : bool, default=True
+    random_state : int, RandomState or None, default=None
+    tol : float, default=1e-4
+    verbose : bool, default=False
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="sigmoid",
-                 output_activation="identity", cost=None, optimizer="sgd",
-                 learning_rate_init=0.01, batch_size=10, max_iter=30, alpha=0.0, l1=0.0,
-                 dropout=None, clip_norm=None, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, monitor_training=False, initializer="default",
-                 dtype="float32", threads=None, random_state=None, warm_start=False,
-                 verbose=False):
-        _keep_parameters(self, locals())
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 optimizer=None, dropout=None, l1=0.0, initializer=None, dtype=None,
+                 threads=None):
+        for name, value in dict(locals()).items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
-    _divergence_hint = ("; targets far from order one make it diverge sooner: scale them, "
-                        "e.g. with sklearn.compose.TransformedTargetRegressor")
+    def _check_loss(self):
+        if self.loss == "poisson":
+            raise ValueError("loss='poisson' is not supported by fastnn.sklearn yet (its "
+                             "exponential output is not on fastnn's engine); expected "
+                             "'squared_error', or scikit-learn's own MLPRegressor")
+        return _choice("loss", self.loss, ("squared_error", "poisson"))
 
-    @staticmethod
-    def _default_cost(output):
-        return "quadratic"
+    def _loss_name(self):
+        return "squared_error"
 
-    def _n_network_outputs(self):
-        return self.n_outputs_
+    def _out_activation(self, cfg):
+        return "identity"
 
     def fit(self, X, y):
-        """Train a new network on (X, y) (or go on training it, with ``warm_start``).
+        """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
 
         Returns
@@ -634,63 +723,34 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y):
-        """One epoch over (X, y), going on from the current network (and optimizer state).
-
-        Returns
-        -------
-        self
-        """
+        """Update the model with a single iteration over the given data (with
+        ``solver="lbfgs"``, as in scikit-learn, an L-BFGS fit from the current
+        parameters)."""
         return self._fit(X, y, incremental=True)
 
-    def _fit(self, X, y, incremental):
-        cfg = self._config()
-        go_on = hasattr(self, "network_") and (incremental or cfg.warm_start)
-        X, y = _validate_data(self, X, y, reset=not go_on, dtype=cfg.dtype, order="C",
-                              multi_output=True, y_numeric=True)
-        Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=cfg.dtype)
-        if go_on and Y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {Y.shape[1]} outputs; the fitted network has "
-                             f"n_outputs_={self.n_outputs_} (fit with warm_start=False to "
-                             f"start a new one)")
-        self.n_outputs_ = Y.shape[1]
-        return self._fit_network(cfg, X, Y, go_on, incremental)
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y.reshape(y.shape[0], -1), None
 
-    def _fit_early_stopping(self, cfg, X, Y):
-        """Early stopping on the validation R², scikit-learn's score for regressors,
-        through Network.fit's callback (fit's own would watch the validation cost)."""
-        X_fit, Y_fit, X_val, Y_val = self._split(cfg, X, Y, stratify=False)
-        lmbda, l1 = self._lmbda(cfg, X_fit.shape[0])
-        net, scores = self.network_, []
-        best = [-math.inf, None, None]  # score, epoch, parameters
+    def _validation_truth(self, Y_val):
+        return Y_val
 
-        def watch(epoch, history):
-            score = _r2(Y_val, net.feedforward(X_val))
-            scores.append(score)
-            if score > best[0]:
-                best[:] = [score, epoch, net.params.copy()]
-            return epoch - best[1] >= cfg.n_iter_no_change
-
-        history = net.fit(X_fit, Y_fit, callback=watch, **self._fit_arguments(cfg, lmbda, l1))
-        if best[2] is not None:
-            net.params[...] = best[2]
-        if history["stopped"] == "callback":
-            history["stopped"] = (f"early stopping: no better validation R² for "
-                                  f"{cfg.n_iter_no_change} epochs")
-        history["validation_r2"] = list(scores)
-        history["best_epoch"] = best[1]
-        self._record(cfg, history)
-        self.validation_scores_ = scores
-        self.best_validation_score_ = best[0]
+    def _score_outputs(self, truth, outputs):
+        if not np.isfinite(outputs).all():
+            return np.nan
+        return r2_score(truth, outputs.ravel() if outputs.shape[1] == 1 else outputs)
 
     def predict(self, X):
-        """Predictions, float64: ``(n_samples,)`` for one output, else
-        ``(n_samples, n_outputs)``."""
-        X = self._inputs(X)
-        out = self.network_.feedforward(X).astype(np.float64)
-        return out.ravel() if out.shape[1] == 1 else out
+        """Predictions: ``(n_samples,)`` for one output, else ``(n_samples, n_outputs)``."""
+        outputs = self._outputs(X)
+        return outputs.ravel() if outputs.shape[1] == 1 else outputs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags
 
@@ -698,31 +758,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return {"multioutput": True}
 
 
-def _r2(Y, P):
-    """R² averaged over outputs (uniform weights, as RegressorMixin.score), in float64; a
-    constant output column counts 1 when predicted exactly, else 0."""
-    Y = np.asarray(Y, dtype=np.float64)
-    P = np.asarray(P, dtype=np.float64)
-    residual = ((Y - P) ** 2).sum(axis=0)
-    total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0),
-                      np.where(residual == 0, 1.0, 0.0))
-    return float(r2.mean())
-
-
-MLPClassifier.__doc__ += _PARAMETERS_DOC.format(
-    output_default="softmax", eta_default=0.1,
-    output_doc="The output layer's activation: ``\"softmax\"`` (a distribution over the "
-               "classes),\n        ``\"sigmoid\"`` (one-vs-rest), or any hidden activation.",
-    cost_doc="``\"log_likelihood\"``, ``\"cross_entropy\"`` or ``\"quadratic\"``; None "
-             "pairs it with the\n        output: softmax → log_likelihood, sigmoid → "
-             "cross_entropy, anything else → quadratic.",
-    stratified=", stratified by class", score="accuracy") + _FITTED_DOC.format(
-    extra="    classes_ : ndarray of shape (n_classes,)\n        The class labels.\n")
-MLPRegressor.__doc__ += _PARAMETERS_DOC.format(
-    output_default="identity", eta_default=0.01,
-    output_doc="The output layer's activation (``\"identity\"`` for unbounded targets).",
-    cost_doc="``\"quadratic\"`` (None means quadratic), or ``\"cross_entropy\"`` with\n"
-             "        ``output_activation=\"sigmoid\"`` for targets in [0, 1].",
-    stratified="", score="R²") + _FITTED_DOC.format(extra="")
+for _estimator, _score, _outputs_doc, _extra in (
+        (MLPClassifier, "accuracy", '"softmax" or "logistic"',
+         "    classes_ : ndarray or list of ndarray\n        Class labels.\n"),
+        (MLPRegressor, "R²", '"identity"', "")):
+    _estimator.__doc__ += _EXTRAS_DOC + _ATTRIBUTES_DOC.format(
+        extra=_extra, score=_score, outputs=_outputs_doc)

@@ -1,13 +1,16 @@
-"""scikit-learn's MLP training reproduced on fastnn's engine (fastnn/_sklearn_fit.py): from
-the same ``random_state``, in float64, the fitted weights, biases, loss curve and number
-of epochs equal scikit-learn's own ``MLPClassifier``/``MLPRegressor`` fits.
+"""fastnn.sklearn against scikit-learn: the same script with only the import changed
+gives the same numbers. From the same ``random_state``, in float64, the fitted
+``coefs_``, ``intercepts_``, ``loss_curve_``, ``n_iter_`` (and ``t_``,
+``validation_scores_``, ``best_loss_``) equal scikit-learn's own
+``MLPClassifier``/``MLPRegressor`` to 1e-9 relative; in float32, to float32 rounding
+amplified over training (see ``test_float32_stays_close``).
 
-Real data shipped with scikit-learn: the digits (1,797 8x8 images, pixels / 16) for
+Real data shipped with scikit-learn: the digits (600 8x8 images, pixels / 16) for
 multiclass, binary (is it a 3?) and multilabel (even? above 4?) targets, the diabetes
-data (442 x 10, standardized targets) for regression. Each case trains a few epochs
-(scikit-learn's ConvergenceWarning is expected and silenced) through every solver
-setting: Adam, SGD with each learning-rate schedule, momentum with and without Nesterov,
-and early stopping (a validation split drawn from the same generator).
+data (442 x 10, standardized targets; two columns for multi-output) for regression.
+Each case trains a few epochs through every solver setting: Adam, SGD with each
+learning-rate schedule, momentum with and without Nesterov, early stopping (a validation
+split drawn from the same generator), L-BFGS, partial_fit and warm_start.
 """
 import warnings
 
@@ -15,16 +18,12 @@ import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn")
+from sklearn import neural_network as sk  # noqa: E402
 from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.metrics import accuracy_score, r2_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
-from sklearn.preprocessing import LabelBinarizer  # noqa: E402
-from sklearn.utils import check_random_state  # noqa: E402
 
 import fastnn  # noqa: E402
-from fastnn._sklearn_fit import ACTIVATIONS, StochasticFit, glorot_init  # noqa: E402
+from fastnn import sklearn as ours  # noqa: E402
 
 RTOL = 1e-9
 
@@ -34,7 +33,11 @@ def _digits():
     return X[:600] / 16.0, y[:600]
 
 
-def _targets(kind):
+def _data(kind):
+    if kind in ("regression", "multi-output"):
+        X, y = load_diabetes(return_X_y=True)
+        y = (y - y.mean()) / y.std()
+        return X, (y if kind == "regression" else np.stack([y, X[:, 2] * 10], axis=1))
     X, digit = _digits()
     if kind == "multiclass":
         return X, digit
@@ -43,85 +46,57 @@ def _targets(kind):
     return X, np.stack([digit % 2 == 0, digit > 4], axis=1).astype(int)   # multilabel
 
 
-def _ours(kind, X, y, hidden, params):
-    """fastnn's fit of what scikit-learn's estimator with ``params`` does on (X, y)."""
-    p = dict(activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
-             learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
-             shuffle=True, random_state=0, tol=1e-4, momentum=0.9, nesterovs_momentum=True,
-             early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-             epsilon=1e-8, n_iter_no_change=10)
-    p.update(params)
-    if kind == "regression":
-        Y = y.reshape(-1, 1).astype(np.float64)
-        output, cost, loss = "identity", "quadratic", "squared_error"
-    else:
-        binarizer = LabelBinarizer().fit(y)
-        Y = binarizer.transform(y).astype(np.float64)
-        if kind == "multiclass":
-            output, cost, loss = "softmax", "log_likelihood", "log_loss"
-        else:
-            output, cost, loss = "sigmoid", "cross_entropy", "binary_log_loss"
-    rs = check_random_state(p["random_state"])
-    net = fastnn.Network([X.shape[1], *hidden, Y.shape[1]], ACTIVATIONS[p["activation"]],
-                         output, cost, dtype="float64", threads=1)
-    glorot_init(net, rs, p["activation"])
-    fit = StochasticFit(net, p["solver"], loss, alpha=p["alpha"], batch_size=p["batch_size"],
-                        learning_rate=p["learning_rate"],
-                        learning_rate_init=p["learning_rate_init"], power_t=p["power_t"],
-                        momentum=p["momentum"], nesterovs_momentum=p["nesterovs_momentum"],
-                        beta_1=p["beta_1"], beta_2=p["beta_2"], epsilon=p["epsilon"],
-                        shuffle=p["shuffle"], tol=p["tol"],
-                        n_iter_no_change=p["n_iter_no_change"],
-                        early_stopping=p["early_stopping"])
-    X_train, Y_train, validation = X, Y, None
-    if p["early_stopping"]:
-        stratify = Y if kind != "regression" and Y.shape[1] == 1 else None
-        X_train, X_val, Y_train, Y_val = train_test_split(
-            X, Y, random_state=rs, test_size=p["validation_fraction"], stratify=stratify)
-        if kind == "regression":
-            def validation():
-                return r2_score(Y_val, net.feedforward(X_val))
-        else:
-            truth = binarizer.inverse_transform(Y_val)
-
-            def validation():
-                out = net.feedforward(X_val)
-                return accuracy_score(truth, binarizer.inverse_transform(
-                    out.ravel() if out.shape[1] == 1 else out))
-    fit.run(np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train), p["max_iter"], rs,
-            validation=validation)
-    return net, fit
+def _fit_both(kind, X, y, params, calls=(("fit", {}),)):
+    """scikit-learn's estimator and fastnn.sklearn's, the same arguments and calls."""
+    name = "MLPRegressor" if kind in ("regression", "multi-output") else "MLPClassifier"
+    fitted = []
+    for library in (sk, ours):
+        est = getattr(library, name)(random_state=0, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for method, kwargs in calls:
+                getattr(est, method)(X, y, **kwargs)
+        fitted.append(est)
+    return fitted
 
 
-def _theirs(kind, X, y, hidden, params):
-    cls = MLPRegressor if kind == "regression" else MLPClassifier
-    est = cls(hidden_layer_sizes=hidden, random_state=0, **params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
-
-
-def _compare(kind, X, y, hidden, params):
-    theirs = _theirs(kind, X, y, hidden, params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        net, fit = _ours(kind, X, y, hidden, params)
-    where = f"{kind} {params}"
-    assert fit.n_iter_ == theirs.n_iter_, where
-    np.testing.assert_allclose(fit.loss_curve_, theirs.loss_curve_, rtol=RTOL,
-                               err_msg=f"{where}: loss curve, fastnn vs scikit-learn")
-    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        np.testing.assert_allclose(w.T, theirs.coefs_[l], rtol=RTOL, atol=RTOL * 1e-3,
+def _assert_same(theirs, mine, where, rtol=RTOL):
+    assert mine.n_iter_ == theirs.n_iter_, where
+    assert mine.n_layers_ == theirs.n_layers_ and mine.n_outputs_ == theirs.n_outputs_
+    assert mine.out_activation_ == theirs.out_activation_, where
+    assert mine.n_features_in_ == theirs.n_features_in_
+    if hasattr(theirs, "loss_curve_"):
+        assert mine.t_ == theirs.t_, where
+        np.testing.assert_allclose(mine.loss_curve_, theirs.loss_curve_, rtol=rtol,
+                                   err_msg=f"{where}: loss curve, fastnn vs scikit-learn")
+    assert mine.loss_ == pytest.approx(theirs.loss_, rel=rtol), where
+    assert len(mine.coefs_) == len(theirs.coefs_)
+    for l, (w, b) in enumerate(zip(mine.coefs_, mine.intercepts_)):
+        assert w.dtype == theirs.coefs_[l].dtype and w.shape == theirs.coefs_[l].shape
+        np.testing.assert_allclose(w, theirs.coefs_[l], rtol=rtol, atol=rtol * 1e-3,
                                    err_msg=f"{where}: coefs_[{l}]")
-        np.testing.assert_allclose(b, theirs.intercepts_[l], rtol=RTOL, atol=RTOL * 1e-3,
+        np.testing.assert_allclose(b, theirs.intercepts_[l], rtol=rtol, atol=rtol * 1e-3,
                                    err_msg=f"{where}: intercepts_[{l}]")
-    if params.get("early_stopping"):
-        np.testing.assert_allclose(fit.validation_scores_, theirs.validation_scores_,
-                                   rtol=RTOL)
-        assert fit.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
+    if getattr(theirs, "validation_scores_", None) is not None:
+        np.testing.assert_allclose(mine.validation_scores_, theirs.validation_scores_,
+                                   rtol=rtol, err_msg=where)
+        assert mine.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
+    elif getattr(theirs, "best_loss_", None) is not None:
+        assert mine.best_loss_ == pytest.approx(theirs.best_loss_, rel=rtol)
+
+
+def _compare(kind, params, calls=(("fit", {}),), X=None, y=None):
+    if X is None:
+        X, y = _data(kind)
+    theirs, mine = _fit_both(kind, X, y, params, calls)
+    _assert_same(theirs, mine, f"{kind} {params}")
+    if kind in ("regression", "multi-output"):
+        np.testing.assert_allclose(mine.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-9)
     else:
-        assert fit.best_loss_ == pytest.approx(theirs.best_loss_, rel=RTOL)
-    return fit
+        np.testing.assert_array_equal(mine.predict(X), theirs.predict(X))
+        np.testing.assert_allclose(mine.predict_proba(X), theirs.predict_proba(X),
+                                   rtol=1e-7, atol=1e-9)
+    return theirs, mine
 
 
 SOLVERS = {
@@ -136,60 +111,134 @@ SOLVERS = {
 @pytest.mark.parametrize("solver", list(SOLVERS))
 @pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel"])
 def test_classifier_fits_equal_scikit_learns(kind, solver):
-    X, y = _targets(kind)
-    _compare(kind, X, y, (20,), dict(SOLVERS[solver], max_iter=6, batch_size=64,
-                                     activation="tanh" if "sgd" in solver else "relu"))
+    _compare(kind, dict(SOLVERS[solver], hidden_layer_sizes=(20,), max_iter=6, batch_size=64,
+                        activation="tanh" if "sgd" in solver else "relu"))
 
 
-@pytest.mark.parametrize("solver", ["adam", "sgd nesterov"])
-def test_regressor_fits_equal_scikit_learns(solver):
-    X, y = load_diabetes(return_X_y=True)
-    y = (y - y.mean()) / y.std()
-    params = dict(SOLVERS[solver], max_iter=8, activation="logistic")
+@pytest.mark.parametrize("solver", list(SOLVERS))
+@pytest.mark.parametrize("kind", ["regression", "multi-output"])
+def test_regressor_fits_equal_scikit_learns(kind, solver):
+    params = dict(SOLVERS[solver], hidden_layer_sizes=(15, 9), max_iter=8,
+                  activation="logistic")
     params["learning_rate_init"] = params["learning_rate_init"] / 10
-    _compare("regression", X, y, (15, 9), params)
+    _compare(kind, params)
+
+
+def test_the_defaults_are_scikit_learns():
+    """Every parameter and default of scikit-learn's estimators, in its order, and the
+    same fits with nothing but hidden_layer_sizes and max_iter given."""
+    import inspect
+    for name in ("MLPClassifier", "MLPRegressor"):
+        theirs = inspect.signature(getattr(sk, name)).parameters
+        mine = inspect.signature(getattr(ours, name)).parameters
+        assert list(mine)[:len(theirs)] == list(theirs), name
+        for p in theirs:
+            assert mine[p].default == theirs[p].default and mine[p].kind == theirs[p].kind, p
+        extras = list(mine)[len(theirs):]
+        assert extras == ["optimizer", "dropout", "l1", "initializer", "dtype", "threads"]
+    _compare("multiclass", dict(hidden_layer_sizes=(12,), max_iter=4))   # batch "auto"
 
 
 def test_adaptive_learning_rate_and_the_default_batch_size():
     """A tolerance no epoch meets: every third epoch η is divided by 5 (adaptive), and
     the default batch_size ("auto": min(200, n)) leaves a short last mini-batch."""
-    X, y = _targets("multiclass")
-    fit = _compare("multiclass", X, y, (10,),
-                   dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1,
-                        tol=10.0, n_iter_no_change=2, max_iter=9, activation="logistic"))
-    assert fit.eta == pytest.approx(0.1 / 5 ** 2)
+    theirs, mine = _compare("multiclass", dict(
+        hidden_layer_sizes=(10,), solver="sgd", learning_rate="adaptive",
+        learning_rate_init=0.1, tol=10.0, n_iter_no_change=2, max_iter=9,
+        activation="logistic"))
+    assert mine._solver.eta == pytest.approx(0.1 / 5 ** 2)
 
 
 def test_training_stops_when_the_loss_stops_falling():
-    """With a loose tolerance scikit-learn stops long before max_iter; so does fastnn, at
-    the same epoch."""
-    X, y = _targets("multiclass")
-    fit = _compare("multiclass", X, y, (10,), dict(solver="adam", learning_rate_init=0.01,
-                                                   tol=0.05, n_iter_no_change=2,
-                                                   max_iter=50))
-    assert fit.n_iter_ < 50
+    """With a loose tolerance scikit-learn stops long before max_iter, with no
+    ConvergenceWarning; so does fastnn, at the same epoch."""
+    X, y = _data("multiclass")
+    params = dict(hidden_layer_sizes=(10,), learning_rate_init=0.01, tol=0.05,
+                  n_iter_no_change=2, max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        theirs = sk.MLPClassifier(**params).fit(X, y)
+        mine = ours.MLPClassifier(**params).fit(X, y)
+    _assert_same(theirs, mine, "plateau")
+    assert mine.n_iter_ < 50
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        ours.MLPClassifier(**dict(params, max_iter=3)).fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
+def test_early_stopping_equals_scikit_learns(kind):
+    _compare(kind, dict(hidden_layer_sizes=(12,), learning_rate_init=0.01,
+                        early_stopping=True, max_iter=12, n_iter_no_change=3))
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "binary", "regression"])
-def test_early_stopping_equals_scikit_learns(kind):
-    if kind == "regression":
-        X, y = load_diabetes(return_X_y=True)
-        y = (y - y.mean()) / y.std()
-    else:
-        X, y = _targets(kind)
-    _compare(kind, X, y, (12,), dict(solver="adam", learning_rate_init=0.01,
-                                     early_stopping=True, max_iter=12, n_iter_no_change=3))
+def test_lbfgs_equals_scikit_learns(kind):
+    """solver="lbfgs": SciPy's L-BFGS-B on the engine's full-batch loss and gradient ends
+    where scikit-learn's does, after the same number of iterations."""
+    _compare(kind, dict(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=25,
+                        activation="tanh", alpha=1e-3))
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd nesterov"])
+def test_partial_fit_and_warm_start_equal_scikit_learns(solver):
+    """``partial_fit``: one epoch per call, the optimizer kept, a fresh generator from
+    ``random_state`` each call; ``warm_start``: the parameters and the loss curve kept,
+    a fresh optimizer for every ``fit``."""
+    params = dict(SOLVERS[solver], hidden_layer_sizes=(16,), batch_size=64,
+                  activation="relu")
+    classes = {"classes": np.arange(10)}
+    _compare("multiclass", params, calls=[("partial_fit", classes)] + [("partial_fit", {})] * 2)
+    _compare("multiclass", dict(params, max_iter=2, warm_start=True), calls=[("fit", {})] * 2)
+    _compare("regression", dict(params, learning_rate_init=0.001), calls=[("partial_fit", {})] * 3)
+
+
+def test_a_random_state_object_is_drawn_from_as_scikit_learn_draws():
+    """A RandomState (not an int) is one generator across fits: the second fit's start
+    and shuffles come from where the first left it."""
+    X, y = _data("multiclass")
+    fitted = []
+    for library in (sk, ours):
+        rs = np.random.RandomState(7)
+        est = library.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=rs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            est.fit(X, y)
+        fitted.append(est)
+    _assert_same(*fitted, "RandomState")
+
+
+def test_sparse_input_trains_as_dense():
+    """Sparse X (scikit-learn accepts CSR and CSC) gives scikit-learn's fit too."""
+    import scipy.sparse
+    X, y = _data("multiclass")
+    _compare("multiclass", dict(hidden_layer_sizes=(10,), max_iter=3),
+             X=scipy.sparse.csr_matrix(X), y=y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd nesterov"])
+def test_float32_stays_close(solver):
+    """In float32 (float32 X, as scikit-learn then trains in float32) the two round
+    differently: the engine's own GEMM and its float32 exp against NumPy's, and
+    scikit-learn's output error is float64 when y is. The first epoch's loss agrees to
+    float32 rounding; later the differences grow, most where Adam's normalised steps
+    amplify them, so the check is on what a user sees: the loss curve to 1e-3, the
+    predictions of 99% of the samples."""
+    X, y = _data("multiclass")
+    X = X.astype(np.float32)
+    theirs, mine = _fit_both("multiclass", X, y, dict(SOLVERS[solver], max_iter=8,
+                                                      hidden_layer_sizes=(32,)))
+    assert mine.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float32
+    assert mine.loss_curve_[0] == pytest.approx(theirs.loss_curve_[0], rel=1e-5)
+    np.testing.assert_allclose(mine.loss_curve_, theirs.loss_curve_, rtol=1e-3)
+    assert np.mean(mine.predict(X) == theirs.predict(X)) >= 0.99
 
 
 def test_glorot_init_draws_what_scikit_learn_draws():
-    X, y = _targets("multiclass")
-    theirs = _theirs("multiclass", X, y, (20, 7), dict(max_iter=1, learning_rate_init=1e-12,
-                                                       solver="sgd", momentum=0.0))
-    net = fastnn.Network([64, 20, 7, 10], "relu", "softmax", "log_likelihood",
-                         dtype="float64")
-    glorot_init(net, check_random_state(0), "relu")
-    for l in range(3):   # η = 1e-12: one epoch moves nothing at this tolerance
-        np.testing.assert_allclose(net.weights[l].T, theirs.coefs_[l], rtol=1e-9, atol=1e-9)
+    """The initial parameters alone: η so small that one epoch moves nothing at this
+    tolerance."""
+    _compare("multiclass", dict(hidden_layer_sizes=(20, 7), max_iter=1, solver="sgd",
+                                learning_rate_init=1e-12, momentum=0.0))
 
 
 @pytest.mark.parametrize("kind", ["log_loss", "binary_log_loss", "squared_error"])
@@ -240,77 +289,3 @@ def test_the_engine_records_each_mini_batch_loss_on_both_paths(kind):
     assert loops[0, 0] == pytest.approx(want, rel=1e-12)
     assert loops[0, 1] == pytest.approx(sum(float(np.sum(w * w)) for w in net.weights),
                                         rel=1e-12)
-
-
-@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression"])
-def test_lbfgs_equals_scikit_learns(kind):
-    """solver="lbfgs": SciPy's L-BFGS-B on the engine's full-batch loss and gradient ends
-    where scikit-learn's does, after the same number of iterations."""
-    from fastnn._sklearn_fit import fit_lbfgs
-    if kind == "regression":
-        X, y = load_diabetes(return_X_y=True)
-        y = (y - y.mean()) / y.std()
-        Y = y.reshape(-1, 1)
-        output, cost, loss = "identity", "quadratic", "squared_error"
-    else:
-        X, y = _targets(kind)
-        Y = LabelBinarizer().fit_transform(y).astype(np.float64)
-        output, cost, loss = (("softmax", "log_likelihood", "log_loss") if kind == "multiclass"
-                              else ("sigmoid", "cross_entropy", "binary_log_loss"))
-    params = dict(solver="lbfgs", max_iter=25, activation="tanh", alpha=1e-3)
-    theirs = _theirs(kind, X, y, (10,), params)
-    net = fastnn.Network([X.shape[1], 10, Y.shape[1]], "tanh", output, cost, dtype="float64",
-                         threads=1)
-    glorot_init(net, check_random_state(0), "tanh")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        n_iter, loss_value = fit_lbfgs(net, np.ascontiguousarray(X), Y, loss, alpha=1e-3,
-                                       max_iter=25)
-    assert n_iter == theirs.n_iter_
-    assert loss_value == pytest.approx(theirs.loss_, rel=1e-9)
-    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        np.testing.assert_allclose(w.T, theirs.coefs_[l], rtol=1e-9, atol=1e-12,
-                                   err_msg=f"{kind}: coefs_[{l}]")
-        np.testing.assert_allclose(b, theirs.intercepts_[l], rtol=1e-9, atol=1e-12)
-
-
-@pytest.mark.parametrize("solver", ["adam", "sgd nesterov"])
-def test_partial_fit_and_warm_start_equal_scikit_learns(solver):
-    """``partial_fit``: one epoch per call, the optimizer kept, a fresh generator from
-    ``random_state`` each call (scikit-learn's ``check_random_state``); ``warm_start``: the
-    parameters and the loss curve kept, a fresh optimizer for every ``fit``."""
-    X, y = _targets("multiclass")
-    Y = LabelBinarizer().fit_transform(y).astype(np.float64)
-    params = dict(SOLVERS[solver], batch_size=64, activation="relu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        partial = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, **params)
-        for _ in range(3):
-            partial.partial_fit(X, y, classes=np.arange(10))
-        warm = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, max_iter=2,
-                             warm_start=True, **params)
-        warm.fit(X, y).fit(X, y)
-    sk_params = {k: v for k, v in params.items() if k not in ("solver", "activation",
-                                                              "batch_size")}
-    for theirs, incremental in ((partial, True), (warm, False)):
-        net = fastnn.Network([64, 16, 10], "relu", "softmax", "log_likelihood",
-                             dtype="float64", threads=1)
-        # the first call draws the parameters, then its shuffles, from one generator
-        rs = check_random_state(0)
-        glorot_init(net, rs, "relu")
-        fit = StochasticFit(net, params["solver"], "log_loss", batch_size=64, **sk_params)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            for call in range(3 if incremental else 2):
-                if call:
-                    rs = check_random_state(0)
-                    if not incremental:
-                        fit.restart_optimizer()
-                fit.run(X, Y, 2, rs, incremental=incremental)
-        what = "partial_fit" if incremental else "warm_start"
-        assert fit.n_iter_ == theirs.n_iter_ and fit.t_ == theirs.t_, what
-        np.testing.assert_allclose(fit.loss_curve_, theirs.loss_curve_, rtol=RTOL,
-                                   err_msg=what)
-        for l, w in enumerate(net.weights):
-            np.testing.assert_allclose(w.T, theirs.coefs_[l], rtol=RTOL, atol=RTOL * 1e-3,
-                                       err_msg=f"{what}: coefs_[{l}]")
