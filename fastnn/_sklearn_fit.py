@@ -85,6 +85,7 @@ class StochasticFit:
         """A fresh optimizer (its buffers zero, η at ``learning_rate_init``), as
         scikit-learn makes one for every ``fit``, ``warm_start`` included; ``partial_fit``
         keeps the one it has. ``optimizer`` (a fastnn optimizer) replaces the solver's."""
+        own_optimizer = optimizer is not None
         if optimizer is None:
             if solver == "sgd":
                 optimizer = (Nesterov if nesterovs_momentum else Momentum)(mu=momentum)
@@ -93,6 +94,9 @@ class StochasticFit:
             else:
                 raise ValueError(f"solver={solver!r} is not a stochastic solver; expected "
                                  f"'sgd' or 'adam'")
+        # SGD without momentum is the book's update, w ← (1 − ηα/m) w − (η/m) Σ δ aᵀ: the
+        # engine's fused SGD epoch takes it in one pass over the weights
+        self.plain_sgd = solver == "sgd" and momentum == 0 and not own_optimizer
         self.optimizer = optimizer
         self.state = OptimizerState(optimizer, self.net.params.shape[0], self.net.dtype)
         self.eta = float(learning_rate_init)
@@ -116,17 +120,23 @@ class StochasticFit:
         rows_of = order.astype(np.int64)
         total = 0.0
         whole = n - n % m
+        plain = self.plain_sgd and settings.l1 == 0 and not settings.dropout.any()
         for rows, batch0 in ((rows_of[:whole], 0), (rows_of[whole:], whole // m)):
             if rows.shape[0] == 0:
                 continue
             size = min(m, rows.shape[0])
             losses = np.empty((rows.shape[0] // size, 2))
-            net.engine.train_epoch_general(net.params, X, Y, rows, size, self.eta,
-                                           settings.alpha, settings.l1, self.optimizer,
-                                           self.state, settings.dropout,
-                                           settings.dropout_seed, self.epochs_run, n=size,
-                                           batch0=batch0, losses=losses,
-                                           loss_kind=LOSS_KINDS[settings.loss])
+            if plain:
+                net.engine.train_epoch(net.params, X, Y, rows, size, self.eta, settings.alpha,
+                                       n=size, losses=losses,
+                                       loss_kind=LOSS_KINDS[settings.loss])
+            else:
+                net.engine.train_epoch_general(net.params, X, Y, rows, size, self.eta,
+                                               settings.alpha, settings.l1, self.optimizer,
+                                               self.state, settings.dropout,
+                                               settings.dropout_seed, self.epochs_run, n=size,
+                                               batch0=batch0, losses=losses,
+                                               loss_kind=LOSS_KINDS[settings.loss])
             total += losses[:, 0].sum() + 0.5 * settings.alpha * losses[:, 1].sum()
         self.epochs_run += 1
         return total / n, order

@@ -112,7 +112,8 @@ def backward_pass(params, w_off, b_off, sizes, acts, act_params, drop_p, mask, c
 
 @jit
 def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order,
-                mini_batch_size, eta, decay, ident, ws_z, ws_a, ws_d, scratch):
+                mini_batch_size, eta, decay, ident, ws_z, ws_a, ws_d, scratch, n_weights,
+                loss_kind, loss_eps, losses):
     """One epoch of the book's mini-batch SGD with L2 decay, fused, in one call.
 
     For k = 0, m, 2m, ... the mini-batch is X[order[k:k+m]] (the last one may be
@@ -120,6 +121,8 @@ def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order
         w ← decay·w − (η/m') Σ_x δ_x a_xᵀ,    b ← b − (η/m') Σ_x δ_x
     with decay = 1 − ηλ/n: no gradient buffer, one pass over each layer's weights.
     ``scratch`` is an array of the parameters' dtype (it casts the per-batch step).
+    With ``loss_kind`` > 0, ``losses`` records each mini-batch's loss and Σ w² before its
+    step, as in ``train_epoch_general`` (the first ``n_weights`` parameters are weights).
     """
     n = order.shape[0]
     no_drop = np.zeros(acts.shape[0])
@@ -129,6 +132,9 @@ def train_epoch(params, w_off, b_off, sizes, acts, act_params, cost, X, Y, order
         rows = order[start:stop]
         forward_pass(params, w_off, b_off, sizes, acts, act_params, no_drop, no_mask, X, rows,
                      ident, ws_z, ws_a)
+        if loss_kind > 0:
+            _record_loss(params, n_weights, sizes, ws_a, Y, rows, loss_kind, loss_eps,
+                         losses[start // mini_batch_size])
         scratch[0] = -eta / (stop - start)
         scratch[1] = ONE
         backward_pass(params, w_off, b_off, sizes, acts, act_params, no_drop, no_mask, cost, X,

@@ -74,7 +74,7 @@ def test_helper_compiles_the_backward_pass_and_the_bits_are_the_same(tmp_path):
 def test_signatures_cover_both_dtypes():
     for dtype in ("float32", "float64"):
         epoch, forward, backward = _coldstart._signatures(dtype)
-        assert len(epoch) == 18 and len(forward) == 13 and len(backward) == 20
+        assert len(epoch) == 22 and len(forward) == 13 and len(backward) == 20
         assert str(backward[0].dtype) == dtype and str(backward[-4]) == dtype
 
 

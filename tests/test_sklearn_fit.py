@@ -241,8 +241,9 @@ def test_glorot_init_draws_what_scikit_learn_draws():
                                 learning_rate_init=1e-12, momentum=0.0))
 
 
+@pytest.mark.parametrize("epoch", ["general", "sgd"])
 @pytest.mark.parametrize("kind", ["log_loss", "binary_log_loss", "squared_error"])
-def test_the_engine_records_each_mini_batch_loss_on_both_paths(kind):
+def test_the_engine_records_each_mini_batch_loss_on_both_paths(kind, epoch):
     """``losses`` from the loop path and the matrix path agree, and the first mini-batch's
     equals scikit-learn's formula on the starting parameters; a wrong shape is refused."""
     from fastnn._sklearn_fit import LOSS_KINDS
@@ -263,12 +264,20 @@ def test_the_engine_records_each_mini_batch_loss_on_both_paths(kind):
         net.engine.matrix = matrix
         opt = fastnn.optim.Adam(eps_hat=True)
         losses = np.empty((8, 2))   # 500 rows in mini-batches of 64: 7 whole and 1 short
-        net.engine.train_epoch_general(net.params, X, Y, order, 64, 0.01, 0.1, 0.0, opt,
-                                       OptimizerState(opt, net.params.shape[0], net.dtype),
-                                       np.zeros(2), 0, 0, n=64, losses=losses,
-                                       loss_kind=LOSS_KINDS[kind])
+        if epoch == "sgd":   # the book's fused SGD epoch (scikit-learn's momentum=0)
+            net.engine.train_epoch(net.params, X, Y, order, 64, 0.01, 0.1, n=64,
+                                   losses=losses, loss_kind=LOSS_KINDS[kind])
+        else:
+            net.engine.train_epoch_general(net.params, X, Y, order, 64, 0.01, 0.1, 0.0, opt,
+                                           OptimizerState(opt, net.params.shape[0],
+                                                          net.dtype),
+                                           np.zeros(2), 0, 0, n=64, losses=losses,
+                                           loss_kind=LOSS_KINDS[kind])
         results.append((losses, net.params.copy()))
         with pytest.raises(ValueError, match=r"losses has shape \(7, 2\).*expected"):
+            if epoch == "sgd":
+                net.engine.train_epoch(net.params, X, Y, order, 64, 0.01, 0.1, n=64,
+                                       losses=np.empty((7, 2)), loss_kind=LOSS_KINDS[kind])
             net.engine.train_epoch_general(net.params, X, Y, order, 64, 0.01, 0.1, 0.0, opt,
                                            OptimizerState(opt, net.params.shape[0],
                                                           net.dtype),

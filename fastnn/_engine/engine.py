@@ -26,6 +26,9 @@ from . import matrix as _matrix
 from . import threads as _threads
 from . import width as _width
 
+#: ``losses`` when an epoch records none
+_NO_LOSSES = np.empty((0, 2))
+
 #: rows per block when evaluating a whole data set
 EVAL_CHUNK = 1024
 
@@ -175,7 +178,8 @@ class Engine:
             else:
                 _epoch.train_epoch(scratch, self.w_off, self.b_off, self.sizes, self.acts,
                                    self.act_params, self.cost, X, Y, order, m, eta, decay,
-                                   ident, ws_z, ws_a, ws_d, self._scratch)
+                                   ident, ws_z, ws_a, ws_d, self._scratch, self.n_weights, 0,
+                                   0.0, _NO_LOSSES)
             return (time.perf_counter() - start) / batches
 
         for c in candidates:
@@ -236,18 +240,23 @@ class Engine:
         finally:
             _fpenv.leave(old)
 
-    def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None):
+    def train_epoch(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None,
+                    losses=None, loss_kind=0):
         """One epoch of the book's SGD over X[order], in place on ``params``.
 
         ``X`` (N, n_in) and ``Y`` (N, n_out) must be C-contiguous arrays of the engine's
         dtype and ``order`` an int64 array of row indices; n (the training-set size in the
         decay 1 − ηλ/n) defaults to len(order). The path (loop or matrix) is chosen by the
         mini-batch size, at most n, so that every block of a streamed epoch takes the same.
+        ``losses`` and ``loss_kind`` record each mini-batch's loss and Σ w² before its step,
+        as in ``train_epoch_general``.
         """
         if n is None:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
+        losses = self._losses(losses, order, m)
+        loss_eps = np.float64(np.finfo(self.dtype).eps)
         matrix = self.uses_matrix(m)
         if not matrix:
             _coldstart.prepare(self)  # a cold first epoch compiles on two cores
@@ -256,13 +265,16 @@ class Engine:
                 path = self.matrix_path()
                 plan = self.plan(m, threads)
                 with path.running(plan):
-                    path.train_epoch(params, X, Y, order, m, eta, decay, watch=plan.watch)
+                    path.train_epoch(params, X, Y, order, m, eta, decay, watch=plan.watch,
+                                     loss_kind=int(loss_kind), loss_eps=loss_eps,
+                                     losses=losses)
             else:
                 ident, ws_z, ws_a, ws_d = self._workspace(m)
                 _epoch.train_epoch(params, self.w_off, self.b_off, self.sizes, self.acts,
                                    self.act_params, self.cost, X, Y, order, m,
                                    self.dtype(eta), decay, ident, ws_z, ws_a, ws_d,
-                                   self._scratch)
+                                   self._scratch, self.n_weights, int(loss_kind), loss_eps,
+                                   losses)
 
     def train_epoch_async(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None,
                           workers=None, sync_every=None):
@@ -293,6 +305,16 @@ class Engine:
                                            self.acts, self.act_params, self.cost, X, Y, order,
                                            m, self.dtype(eta), decay, workers, sync_every, *ws)
 
+    @staticmethod
+    def _losses(losses, order, m):
+        """The per-mini-batch loss record: checked, or an empty one when not asked for."""
+        if losses is None:
+            return _NO_LOSSES
+        if losses.shape != ((order.shape[0] + m - 1) // m, 2) or losses.dtype != np.float64:
+            raise ValueError(f"losses has shape {losses.shape} and dtype {losses.dtype}; "
+                             f"expected float64 ({(order.shape[0] + m - 1) // m}, 2)")
+        return losses
+
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
                             optimizer, state, dropout, seed, epoch, clip_norm=None, n=None,
                             batch0=0, losses=None, loss_kind=0):
@@ -317,11 +339,7 @@ class Engine:
         drop_p = np.asarray(dropout, dtype=np.float64)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         loss_eps = np.float64(np.finfo(self.dtype).eps)
-        if losses is None:
-            losses = np.empty((0, 2))
-        elif losses.shape != ((order.shape[0] + m - 1) // m, 2) or losses.dtype != np.float64:
-            raise ValueError(f"losses has shape {losses.shape} and dtype {losses.dtype}; "
-                             f"expected float64 ({(order.shape[0] + m - 1) // m}, 2)")
+        losses = self._losses(losses, order, m)
         with self._running(self.uses_matrix(m)) as threads:
             if self.uses_matrix(m):
                 path = self.matrix_path()

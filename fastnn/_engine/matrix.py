@@ -565,11 +565,13 @@ class MatrixPath:
             clock.lap(l, "bias_gradient")
 
     # -- whole passes ---------------------------------------------------------
-    def train_epoch(self, params, X, Y, order, m, eta, decay, clock=NO_CLOCK, watch=None):
-        """The book's SGD epoch with L2 decay (``Engine.train_epoch``'s contract). A
-        ``clock`` (``fastnn profile``) is read between the steps; the loop's own work
-        between mini-batches is its ``(None, "overhead")`` lap. ``watch``: a ThreadWatch
-        that runs the epoch in segments on the thread counts it picks."""
+    def train_epoch(self, params, X, Y, order, m, eta, decay, clock=NO_CLOCK, watch=None,
+                    loss_kind=0, loss_eps=0.0, losses=None):
+        """The book's SGD epoch with L2 decay (``Engine.train_epoch``'s contract, the
+        per-mini-batch ``losses`` too). A ``clock`` (``fastnn profile``) is read between
+        the steps; the loop's own work between mini-batches is its ``(None, "overhead")``
+        lap. ``watch``: a ThreadWatch that runs the epoch in segments on the thread counts
+        it picks."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
         dt = self.dtype
@@ -582,6 +584,10 @@ class MatrixPath:
                 blk = self.blocks(rows.shape[0])
                 clock.lap(None, "overhead")
                 self.forward(Ws, bs, X, rows, blk, clock=clock)
+                if loss_kind > 0:
+                    losses[start // m, 0] = clipped_loss_sum(blk.A, Y, rows, loss_kind,
+                                                             loss_eps)
+                    losses[start // m, 1] = sum_of_squares(params[:e.n_weights])
                 self.backward(Ws, Y, rows, blk, dt(-eta / rows.shape[0]), Ws, bs, dt(decay),
                               one, clock=clock)
 
