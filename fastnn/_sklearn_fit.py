@@ -1,4 +1,4 @@
-"""scikit-learn's MLP training, step for step, on fastnn's engine (issue 20, in progress).
+"""scikit-learn's MLP training, step for step, on fastnn's engine (``fastnn.sklearn``'s).
 
 scikit-learn's ``MLPClassifier``/``MLPRegressor`` train with ``_fit_stochastic``: per
 epoch the sample indices are shuffled by the estimator's ``RandomState``, cut into
@@ -18,11 +18,14 @@ Here the same happens with the engine doing the arithmetic:
 * ``StochasticFit`` runs the epochs: each epoch is one call of the engine's general epoch
   (two when the last mini-batch is short) with λ/n = α/m for each mini-batch, the optimizer
   being ``Momentum``/``Nesterov`` (scikit-learn's ``SGDOptimizer``, whose velocity is the
-  seeds' v ← μ v − η g) or ``Adam(eps_hat=True)`` (its ``AdamOptimizer``); the
-  engine records each mini-batch's loss, by scikit-learn's formulas, before its step.
+  seeds' v ← μ v − η g) or ``Adam(eps_hat=True)`` (its ``AdamOptimizer``); SGD without
+  momentum takes the engine's fused SGD epoch instead. The engine records each
+  mini-batch's loss, by scikit-learn's formulas, before its step;
+* ``fit_lbfgs`` is ``_fit_lbfgs``: SciPy's L-BFGS-B on the engine's full-batch loss and
+  gradient.
 
-Not wired to ``fastnn.sklearn`` yet: tests/test_sklearn_fit.py checks it against
-scikit-learn's own fits.
+tests/test_sklearn_fit.py checks the estimators built on this against scikit-learn's
+own fits.
 """
 import warnings
 
@@ -75,7 +78,7 @@ class StochasticFit:
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._best_params = net.params.copy()
+        self.best_params = net.params.copy()
         self.optimizer = self.state = None
         self.epochs_run = 0   # every epoch ever trained: picks the dropout masks
 
@@ -144,13 +147,23 @@ class StochasticFit:
     def run(self, X, Y, random_state, settings, incremental=False, validation=None):
         """``_fit_stochastic``'s epochs: at most ``settings.max_iter`` (one when
         ``incremental``), with its stopping rules; ``validation`` is None or a callable
-        returning the validation score of the current parameters (early stopping)."""
-        from sklearn.exceptions import ConvergenceWarning
+        returning the validation score of the current parameters (early stopping). Ctrl-C
+        ends training with a warning, the best parameters restored, as in scikit-learn."""
         n = X.shape[0]
         if settings.batch_size != "auto" and settings.batch_size > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                           "going to be clipped")
         self.n_iter_ = 0
+        try:
+            self._epochs(X, Y, random_state, settings, incremental, validation)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if validation is not None:
+            self.net.params[...] = self.best_params
+
+    def _epochs(self, X, Y, random_state, settings, incremental, validation):
+        from sklearn.exceptions import ConvergenceWarning
+        n = X.shape[0]
         order = np.arange(n, dtype=int)
         max_iter = settings.max_iter
         for _ in range(max_iter):
@@ -176,8 +189,6 @@ class StochasticFit:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached "
                               f"and the optimization hasn't converged yet.",
                               ConvergenceWarning)
-        if validation is not None:
-            self.net.params[...] = self._best_params
 
     def _update_no_improvement_count(self, validation, settings):
         tol = settings.tol
@@ -192,7 +203,7 @@ class StochasticFit:
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_params = self.net.params.copy()
+                self.best_params = self.net.params.copy()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - tol:
                 self._no_improvement_count += 1

@@ -28,7 +28,6 @@ except ImportError as exc:
         'pip install "fastnn[sklearn]" (or pip install scikit-learn)') from exc
 
 import numbers
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -319,13 +318,7 @@ class _BaseMLP(BaseEstimator):
             max_iter=cfg.max_iter, verbose=cfg.verbose, dropout=cfg.dropout,
             dropout_seed=int(random_state.randint(np.iinfo(np.int32).max))
             if cfg.dropout.any() else 0)
-        try:
-            fit.run(X, Y, random_state, settings, incremental=incremental,
-                    validation=validation)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-            if validation is not None:
-                net.params[...] = fit._best_params
+        fit.run(X, Y, random_state, settings, incremental=incremental, validation=validation)
         self._publish()
 
     def _publish(self):
@@ -409,7 +402,7 @@ class _BaseMLP(BaseEstimator):
                     for name in ("buffers", "step", "grad"):
                         setattr(self._solver.state, name,
                                 np.array(getattr(self._solver.state, name)))
-                self._solver._best_params = np.array(self._solver._best_params)
+                self._solver.best_params = np.array(self._solver.best_params)
 
 
 _EXTRAS_DOC = """

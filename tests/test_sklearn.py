@@ -326,3 +326,25 @@ def test_import_error_names_the_extra(tmp_path):
     assert 'pip install "fastnn[sklearn]"' in out.stdout
     assert fastnn.sklearn.MLPClassifier is MLPClassifier  # the real one is unaffected
     assert ConvergenceWarning  # imported for the module's filter
+
+
+def test_ctrl_c_ends_training_with_a_warning_and_the_best_parameters(toy, monkeypatch):
+    """As in scikit-learn: a KeyboardInterrupt during the epochs stops training with a
+    warning, and with early stopping the best epoch's parameters are restored."""
+    from fastnn._sklearn_fit import StochasticFit
+    X, y = toy
+    real_epoch = StochasticFit.epoch
+    calls = []
+
+    def epoch(self, *args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_epoch(self, *args)
+
+    monkeypatch.setattr(StochasticFit, "epoch", epoch)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf = MLPClassifier(hidden_layer_sizes=(6,), early_stopping=True, random_state=0,
+                            learning_rate_init=0.05).fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.validation_scores_) == 3
+    assert np.array_equal(_params(clf), clf._solver.best_params)
