@@ -114,12 +114,13 @@ class StochasticFit:
         Two engine calls: the whole mini-batches, then the short last one, each with
         λ/n = α/m for its own m; the engine records every mini-batch's loss and Σ w²
         before its step (``losses``), from which the epoch's loss is scikit-learn's."""
-        from sklearn.utils import shuffle as sk_shuffle
         net = self.net
         n = X.shape[0]
         m = batch_rows(settings.batch_size, n)
-        if settings.shuffle:
-            order = sk_shuffle(order, random_state=random_state)
+        if settings.shuffle:   # sklearn.utils.shuffle(order, random_state), its draws
+            picks = np.arange(n)
+            random_state.shuffle(picks)
+            order = order[picks]
         rows_of = order.astype(np.int64)
         total = 0.0
         whole = n - n % m
@@ -250,10 +251,8 @@ def fit_lbfgs(net, X, Y, loss, alpha=1e-4, max_iter=200, max_fun=15000, tol=1e-4
     import scipy.optimize
     from sklearn.exceptions import ConvergenceWarning
 
-    from .kernels.costs import clipped_loss_sum
     engine, n = net.engine, X.shape[0]
-    rows = np.arange(n, dtype=np.int64)
-    kind, eps = LOSS_KINDS[loss], float(np.finfo(net.dtype).eps)
+    kind = LOSS_KINDS[loss]
     shapes = [w.shape for w in net.weights]
 
     def unpack(packed):
@@ -273,10 +272,9 @@ def fit_lbfgs(net, X, Y, loss, alpha=1e-4, max_iter=200, max_fun=15000, tol=1e-4
 
     def loss_and_gradient(packed):
         params = unpack(packed)
-        A = engine.forward(params, X)[1]
+        loss, grad = engine.loss_and_gradient(params, X, Y, kind)
         squares = sum(float(np.dot(w.ravel(), w.ravel())) for w in engine.weights(params))
-        value = clipped_loss_sum(A, Y, rows, kind, eps) / n + 0.5 * alpha * squares / n
-        grad = engine.mean_gradient(params, X, Y)
+        value = loss / n + 0.5 * alpha * squares / n
         for g, w in zip(engine.weights(grad), engine.weights(params)):
             g += (alpha / n) * w
         return value, pack(grad).astype(np.float64)

@@ -298,3 +298,21 @@ def test_the_engine_records_each_mini_batch_loss_on_both_paths(kind, epoch):
     assert loops[0, 0] == pytest.approx(want, rel=1e-12)
     assert loops[0, 1] == pytest.approx(sum(float(np.sum(w * w)) for w in net.weights),
                                         rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [20, 1797])
+def test_full_batch_loss_and_gradient_equal_the_loops(n):
+    """L-BFGS's full-batch loss and mean gradient: from 32 rows through the matrix path
+    in chunks of 1,024 rows (1,797 rows: two chunks, the second accumulated through
+    BLAS's β term), below that through the loops; both equal the loop path's mean
+    gradient and scikit-learn's log-loss formula in float64."""
+    from fastnn.kernels.costs import LOSS_LOG
+    X, y = load_digits(return_X_y=True)
+    X, Y = X[:n] / 16.0, np.eye(10)[y[:n]]
+    net = fastnn.Network([64, 30, 10], "tanh", "softmax", "log_likelihood", dtype="float64",
+                         seed=5)
+    loss, grad = net.engine.loss_and_gradient(net.params, X, Y, LOSS_LOG)
+    np.testing.assert_allclose(grad, net.engine.mean_gradient(net.params, X, Y), rtol=1e-10,
+                               atol=1e-14)
+    P = np.clip(net.feedforward(X), np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
+    assert loss == pytest.approx(-np.sum(Y * np.log(P)), rel=1e-12)

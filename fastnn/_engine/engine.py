@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from ..kernels import activations as _activations
+from ..kernels import costs as _costs
 from ..kernels import dense as _dense
 from ..kernels import dropout as _dropout
 from ..kernels import epoch as _epoch
@@ -390,6 +391,26 @@ class Engine:
                                  self.act_params, drop_p, mask, self.cost, X, Y, rows, ident,
                                  ws_z, ws_a, ws_d, self._scratch, grad)
         return grad
+
+    def loss_and_gradient(self, params, X, Y, loss_kind):
+        """(the loss summed over every row of X, float64; the flat mean gradient,
+        unregularized) for full-batch optimizers (scikit-learn's L-BFGS). ``loss_kind``
+        is kernels/costs.py's LOSS_*. From MIN_ROWS rows through the matrix path (BLAS
+        products, ``EVAL_CHUNK`` rows at a time), else the loops."""
+        N = X.shape[0]
+        eps = np.float64(np.finfo(self.dtype).eps)
+        if N < _matrix.MIN_ROWS:
+            A = self.forward(params, X)[1]
+            loss = _costs.clipped_loss_sum(A, Y, np.arange(N, dtype=np.int64),
+                                           int(loss_kind), eps)
+            return loss, self.mean_gradient(params, X, Y)
+        grad = np.empty_like(params)
+        path = self.matrix_path()
+        with self._running(True) as threads:
+            with _threads.limit(threads), path.quiet_blas():
+                loss = path.loss_and_gradient(params, X, Y, grad, min(EVAL_CHUNK, N),
+                                              int(loss_kind), eps)
+        return loss, grad
 
     def trace(self, params, X, Y, rows):
         """One mini-batch X[rows] through the loop path's forward and backward passes, as

@@ -624,6 +624,27 @@ class MatrixPath:
                     clip_by_norm(grad, clip)
                 apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step)
 
+    def loss_and_gradient(self, params, X, Y, grad, chunk, loss_kind, loss_eps):
+        """The full batch's loss, summed over the rows (``clipped_loss_sum``, float64),
+        and its mean gradient into ``grad`` (unregularized), ``chunk`` rows at a time:
+        each chunk's forward pass, its loss from the outputs, then its backward pass
+        adding δᵀA / N to the gradient (BLAS's β term: 0 for the first chunk, then 1)."""
+        e = self.engine
+        Ws, bs = e.weights(params), e.biases(params)
+        gW, gb = e.weights(grad), e.biases(grad)
+        dt = self.dtype
+        N = X.shape[0]
+        order = np.arange(N, dtype=np.int64)
+        total = 0.0
+        for start in range(0, N, chunk):
+            rows = order[start:start + chunk]
+            blk = self.blocks(rows.shape[0])
+            self.forward(Ws, bs, X, rows, blk)
+            total += clipped_loss_sum(blk.A, Y, rows, loss_kind, loss_eps)
+            beta = dt(0 if start == 0 else 1)
+            self.backward(Ws, Y, rows, blk, dt(1.0 / N), gW, gb, beta, beta)
+        return total
+
     def forward_all(self, params, X, chunk, Z_out, A_out):
         """Output-layer z and a for every row of X, ``chunk`` rows at a time."""
         e = self.engine
