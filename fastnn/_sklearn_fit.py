@@ -124,7 +124,9 @@ class StochasticFit:
         rows_of = order.astype(np.int64)
         total = 0.0
         whole = n - n % m
-        plain = self.plain_sgd and settings.l1 == 0 and not settings.dropout.any()
+        weights = settings.sample_weight
+        plain = self.plain_sgd and settings.l1 == 0 and not settings.dropout.any() and \
+            weights is None
         for rows, batch0 in ((rows_of[:whole], 0), (rows_of[whole:], whole // m)):
             if rows.shape[0] == 0:
                 continue
@@ -140,8 +142,14 @@ class StochasticFit:
                                                self.state, settings.dropout,
                                                settings.dropout_seed, self.epochs_run, n=size,
                                                batch0=batch0, losses=losses,
-                                               loss_kind=LOSS_KINDS[settings.loss])
-            total += losses[:, 0].sum() + 0.5 * settings.alpha * losses[:, 1].sum()
+                                               loss_kind=LOSS_KINDS[settings.loss],
+                                               row_weight=weights)
+            batch_terms = losses[:, 0] + 0.5 * settings.alpha * losses[:, 1]
+            if weights is None:
+                total += batch_terms.sum()
+            else:   # scikit-learn: each mini-batch's weighted mean loss, times its rows
+                sums = weights[rows].reshape(-1, size).sum(axis=1)
+                total += float((batch_terms / sums).sum()) * size
         self.epochs_run += 1
         return total / n, order
 
@@ -241,17 +249,20 @@ def batch_rows(batch_size, n):
     return min(200, n) if batch_size == "auto" else int(np.clip(batch_size, 1, n))
 
 
-def fit_lbfgs(net, X, Y, loss, alpha=1e-4, max_iter=200, max_fun=15000, tol=1e-4):
+def fit_lbfgs(net, X, Y, loss, alpha=1e-4, max_iter=200, max_fun=15000, tol=1e-4,
+              sample_weight=None):
     """scikit-learn's ``_fit_lbfgs``: SciPy's L-BFGS-B on the full-batch loss
     (``loss`` as in ``LOSS_KINDS``, plus ½ α Σ‖W‖² / n) and its gradient
-    ((Aᵀδ + α W) / n), both computed by the engine; the parameters travel in
+    ((Aᵀδ + α W) / n), both computed by the engine (with ``sample_weight``, the weighted
+    loss and gradient, n being Σ w); the parameters travel in
     scikit-learn's packed order (every layer's (n_in, n_out) coefficients, then every
     layer's intercepts), so the optimizer sees the very vector scikit-learn's does.
     Sets ``net``'s parameters to the result; returns ``(n_iter_, loss_)``."""
     import scipy.optimize
     from sklearn.exceptions import ConvergenceWarning
 
-    engine, n = net.engine, X.shape[0]
+    engine = net.engine
+    n = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     kind = LOSS_KINDS[loss]
     shapes = [w.shape for w in net.weights]
 
@@ -272,7 +283,7 @@ def fit_lbfgs(net, X, Y, loss, alpha=1e-4, max_iter=200, max_fun=15000, tol=1e-4
 
     def loss_and_gradient(packed):
         params = unpack(packed)
-        loss, grad = engine.loss_and_gradient(params, X, Y, kind)
+        loss, grad = engine.loss_and_gradient(params, X, Y, kind, sample_weight)
         squares = sum(float(np.dot(w.ravel(), w.ravel())) for w in engine.weights(params))
         value = loss / n + 0.5 * alpha * squares / n
         for g, w in zip(engine.weights(grad), engine.weights(params)):

@@ -144,6 +144,30 @@ def _random_state(value):
                    "numpy.random.RandomState")
 
 
+def _sample_weight(sample_weight, n):
+    """``sample_weight`` as a float64 array of n finite weights (None stays None; a number
+    weighs every sample alike), with at least one that is not zero."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        return np.full(n, float(sample_weight))
+    try:
+        weights = np.array(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_weight of type {type(sample_weight).__name__} is invalid; "
+                         f"expected one number per sample ({n})") from None
+    if weights.shape != (n,):
+        raise ValueError(f"sample_weight has shape {weights.shape}; expected ({n},), one "
+                         f"weight per sample")
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight holds NaN or infinite values; expected finite "
+                         "weights")
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every sample; expected at least one "
+                         "non-zero weight")
+    return weights
+
+
 # -- the estimators ----------------------------------------------------------------------
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: scikit-learn's ``_fit`` with fastnn's
@@ -222,10 +246,11 @@ class _BaseMLP(BaseEstimator):
         return value
 
     # -- fit ------------------------------------------------------------------------
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         cfg = self._config()
         first_pass = not hasattr(self, "network_") or (not cfg.warm_start and not incremental)
         X, Y, stratify = self._validate_input(X, y, incremental, first_pass)
+        sample_weight = _sample_weight(sample_weight, X.shape[0])
         dtype = (cfg.dtype or X.dtype) if first_pass else self.network_.dtype
         X = np.ascontiguousarray(X.toarray() if scipy.sparse.issparse(X) else X, dtype=dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
@@ -239,9 +264,11 @@ class _BaseMLP(BaseEstimator):
         if cfg.solver == "lbfgs":
             self.n_iter_, self.loss_ = fit_lbfgs(self.network_, X, Y, self._loss_name(),
                                                  alpha=cfg.alpha, max_iter=cfg.max_iter,
-                                                 max_fun=cfg.max_fun, tol=cfg.tol)
+                                                 max_fun=cfg.max_fun, tol=cfg.tol,
+                                                 sample_weight=sample_weight)
         else:
-            self._fit_stochastic(cfg, X, Y, stratify, random_state, incremental)
+            self._fit_stochastic(cfg, X, Y, stratify, random_state, incremental,
+                                 sample_weight)
         if not np.isfinite(self.network_.params).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.")
@@ -285,7 +312,7 @@ class _BaseMLP(BaseEstimator):
                              f"the same network (fit with warm_start=False to start a new one)")
         self.network_.threads = cfg.threads
 
-    def _fit_stochastic(self, cfg, X, Y, stratify, random_state, incremental):
+    def _fit_stochastic(self, cfg, X, Y, stratify, random_state, incremental, sample_weight):
         """scikit-learn's ``_fit_stochastic``: the optimizer, the early-stopping split,
         then the epochs (StochasticFit.run)."""
         net, fit = self.network_, self._solver
@@ -301,9 +328,14 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         validation = None
         if cfg.early_stopping:
-            X, X_val, Y, Y_val = train_test_split(
-                X, Y, random_state=random_state, test_size=cfg.validation_fraction,
-                stratify=stratify if self.n_outputs_ == 1 else None)
+            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+            parts = train_test_split(*arrays, random_state=random_state,
+                                     test_size=cfg.validation_fraction,
+                                     stratify=stratify if self.n_outputs_ == 1 else None)
+            X, X_val, Y, Y_val = parts[:4]
+            weight_val = None
+            if sample_weight is not None:
+                sample_weight, weight_val = np.ascontiguousarray(parts[4]), parts[5]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
@@ -311,13 +343,13 @@ class _BaseMLP(BaseEstimator):
             truth = self._validation_truth(Y_val)
 
             def validation():
-                return self._score_outputs(truth, net.feedforward(X_val))
+                return self._score_outputs(truth, net.feedforward(X_val), weight_val)
         settings = SimpleNamespace(
             loss=self._loss_name(), alpha=cfg.alpha, l1=cfg.l1, batch_size=cfg.batch_size,
             shuffle=cfg.shuffle, tol=cfg.tol, n_iter_no_change=cfg.n_iter_no_change,
             max_iter=cfg.max_iter, verbose=cfg.verbose, dropout=cfg.dropout,
             dropout_seed=int(random_state.randint(np.iinfo(np.int32).max))
-            if cfg.dropout.any() else 0)
+            if cfg.dropout.any() else 0, sample_weight=sample_weight)
         fit.run(X, Y, random_state, settings, incremental=incremental, validation=validation)
         self._publish()
 
@@ -525,7 +557,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _out_activation(self, cfg):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -533,12 +565,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels, or a label indicator matrix (multilabel).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (each mini-batch's loss and gradient are weighted means).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _has_partial_fit(self):
         if self.solver not in ("sgd", "adam"):
@@ -547,13 +581,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return True
 
     @available_if(_has_partial_fit)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single iteration over the given data.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
         classes : array of shape (n_classes,), default=None
             Classes across all calls to partial_fit (``np.unique(y_all)``); required on
             the first call.
@@ -574,7 +609,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
                              f"partial_fit, was: {self.classes_!r}")
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
         """X and the binarized targets as scikit-learn's ``_validate_input`` makes them;
@@ -603,8 +638,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validation_truth(self, Y_val):
         return self._label_binarizer.inverse_transform(Y_val)
 
-    def _score_outputs(self, truth, outputs):
-        return accuracy_score(truth, self._labels(outputs))
+    def _score_outputs(self, truth, outputs, sample_weight=None):
+        return accuracy_score(truth, self._labels(outputs), sample_weight=sample_weight)
 
     def _labels(self, outputs):
         if self.n_outputs_ == 1:
@@ -701,25 +736,27 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _out_activation(self, cfg):
         return "identity"
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (each mini-batch's loss and gradient are weighted means).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single iteration over the given data (with
         ``solver="lbfgs"``, as in scikit-learn, an L-BFGS fit from the current
         parameters)."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -731,10 +768,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validation_truth(self, Y_val):
         return Y_val
 
-    def _score_outputs(self, truth, outputs):
+    def _score_outputs(self, truth, outputs, sample_weight=None):
         if not np.isfinite(outputs).all():
             return np.nan
-        return r2_score(truth, outputs.ravel() if outputs.shape[1] == 1 else outputs)
+        return r2_score(truth, outputs.ravel() if outputs.shape[1] == 1 else outputs,
+                        sample_weight=sample_weight)
 
     def predict(self, X):
         """Predictions: ``(n_samples,)`` for one output, else ``(n_samples, n_outputs)``."""

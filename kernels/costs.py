@@ -138,27 +138,44 @@ LOSS_SQUARED = 3    # ½ Σ_j (y_j − a_j)² / n_out             (identity outp
 
 
 @jit
+def sample_loss(a, y, kind, eps):
+    """One sample's loss (see LOSS_*) from its output activations ``a`` and target ``y``,
+    in float64. A term with y_j = 0 contributes 0, as scipy's xlogy does."""
+    n = a.shape[0]
+    total = 0.0
+    for j in range(n):
+        yj = np.float64(y[j])
+        aj = np.float64(a[j])
+        if kind == LOSS_SQUARED:
+            total += 0.5 * (yj - aj) * (yj - aj) / n
+            continue
+        aj = min(max(aj, eps), 1.0 - eps)
+        if yj != 0.0:
+            total -= yj * np.log(aj)
+        if kind == LOSS_BINARY and yj != 1.0:
+            total -= (1.0 - yj) * np.log(1.0 - aj)
+    return total
+
+
+@jit
 def clipped_loss_sum(A, Y, rows, kind, eps):
     """Σ over the mini-batch's rows of one of scikit-learn's per-sample losses (see
     LOSS_*), in float64; divided by the rows it is scikit-learn's loss of the mini-batch
-    before its L2 term. A term with y_j = 0 contributes 0, as scipy's xlogy does."""
-    m, n = A.shape
+    before its L2 term."""
     total = 0.0
-    for i in range(m):
-        y = Y[rows[i]]
-        for j in range(n):
-            yj = np.float64(y[j])
-            a = np.float64(A[i, j])
-            if kind == LOSS_SQUARED:
-                total += 0.5 * (yj - a) * (yj - a) / n
-                continue
-            a = min(max(a, eps), 1.0 - eps)
-            if yj != 0.0:
-                total -= yj * np.log(a)
-            if kind == LOSS_BINARY and yj != 1.0:
-                total -= (1.0 - yj) * np.log(1.0 - a)
+    for i in range(A.shape[0]):
+        total += sample_loss(A[i], Y[rows[i]], kind, eps)
     return total
 
+
+@jit
+def weighted_loss_sum(A, Y, rows, kind, eps, weights):
+    """Σ_i w_i ℓ_i over the mini-batch's rows, w_i = ``weights[rows[i]]`` (scikit-learn's
+    ``sample_weight``); divided by Σ_i w_i it is scikit-learn's weighted loss."""
+    total = 0.0
+    for i in range(A.shape[0]):
+        total += np.float64(weights[rows[i]]) * sample_loss(A[i], Y[rows[i]], kind, eps)
+    return total
 
 
 @jit

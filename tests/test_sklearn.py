@@ -302,7 +302,18 @@ def test_bad_data_is_refused(toy):
         MLPClassifier().fit(X, X[:, 0])
     with pytest.raises(ValueError, match=r"The validation set is too small"):
         MLPRegressor(early_stopping=True).fit(X[:10], y[:10])
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(119,\); expected "
+                                         r"\(120,\), one weight per sample"):
+        MLPClassifier().fit(X, y, sample_weight=np.ones(119))
+    with pytest.raises(ValueError, match=r"sample_weight is zero for every sample"):
+        MLPClassifier().fit(X, y, sample_weight=np.zeros(120))
+    with pytest.raises(ValueError, match=r"sample_weight holds NaN or infinite values"):
+        MLPClassifier().fit(X, y, sample_weight=np.full(120, np.nan))
     reg = MLPRegressor(max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"row_weight has shape \(3,\) and dtype float64; "
+                                         r"expected float64 \(120,\)"):
+        reg.network_.engine.loss_and_gradient(reg.network_.params, X, y.reshape(-1, 1)
+                                              .astype(float), 3, np.ones(3))
     with pytest.raises(ValueError, match=r"X has 4 features, but MLPRegressor is expecting 5"):
         reg.predict(X[:, :4])
     with pytest.raises(ValueError, match=r"Solver produced non-finite parameter weights"):

@@ -136,6 +136,9 @@ def test_the_defaults_are_scikit_learns():
             assert mine[p].default == theirs[p].default and mine[p].kind == theirs[p].kind, p
         extras = list(mine)[len(theirs):]
         assert extras == ["optimizer", "dropout", "l1", "initializer", "dtype", "threads"]
+        for method in ("fit", "partial_fit"):   # sample_weight (and classes) in their places
+            assert inspect.signature(getattr(getattr(ours, name), method)) == \
+                inspect.signature(getattr(getattr(sk, name), method)), (name, method)
     _compare("multiclass", dict(hidden_layer_sizes=(12,), max_iter=4))   # batch "auto"
 
 
@@ -190,6 +193,41 @@ def test_partial_fit_and_warm_start_equal_scikit_learns(solver):
     _compare("multiclass", params, calls=[("partial_fit", classes)] + [("partial_fit", {})] * 2)
     _compare("multiclass", dict(params, max_iter=2, warm_start=True), calls=[("fit", {})] * 2)
     _compare("regression", dict(params, learning_rate_init=0.001), calls=[("partial_fit", {})] * 3)
+
+
+def _weights(n):
+    """Sample weights as a user might give them: positive reals, some zeros."""
+    rng = np.random.default_rng(3)
+    w = rng.uniform(0.2, 3.0, n)
+    w[rng.random(n) < 0.1] = 0.0
+    return w
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd nesterov", "sgd no momentum"])
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression"])
+def test_sample_weight_fits_equal_scikit_learns(kind, solver):
+    """``sample_weight``: each mini-batch's loss and gradient are weighted means (over
+    Σ w, not m), with ``alpha``'s term over Σ w too; a short last mini-batch included."""
+    X, y = _data(kind)
+    params = dict(SOLVERS[solver], hidden_layer_sizes=(12,), max_iter=5, batch_size=64)
+    if kind == "regression":
+        params["learning_rate_init"] /= 10
+    _compare(kind, params, calls=[("fit", {"sample_weight": _weights(len(y))})])
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_sample_weight_with_early_stopping_lbfgs_and_partial_fit(kind):
+    """The weights travel with the early-stopping split and weigh the validation score;
+    L-BFGS minimises the weighted loss; partial_fit weighs each call's chunk."""
+    X, y = _data(kind)
+    w = {"sample_weight": _weights(len(y))}
+    _compare(kind, dict(hidden_layer_sizes=(12,), learning_rate_init=0.01, max_iter=10,
+                        early_stopping=True, n_iter_no_change=3), calls=[("fit", w)])
+    _compare(kind, dict(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=20),
+             calls=[("fit", w)])
+    first = dict(w, classes=np.arange(10)) if kind == "multiclass" else w
+    _compare(kind, dict(hidden_layer_sizes=(10,), learning_rate_init=0.01),
+             calls=[("partial_fit", first), ("partial_fit", w)])
 
 
 def test_a_random_state_object_is_drawn_from_as_scikit_learn_draws():

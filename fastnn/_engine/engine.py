@@ -318,7 +318,7 @@ class Engine:
 
     def train_epoch_general(self, params, X, Y, order, mini_batch_size, eta, lmbda, l1,
                             optimizer, state, dropout, seed, epoch, clip_norm=None, n=None,
-                            batch0=0, losses=None, loss_kind=0):
+                            batch0=0, losses=None, loss_kind=0, row_weight=None):
         """One epoch with any optimizer, L1/L2 and dropout (see kernels/epoch.py).
 
         ``state`` is an ``OptimizerState`` (updated in place); ``dropout`` a per-layer
@@ -329,11 +329,16 @@ class Engine:
         With ``loss_kind`` (kernels/costs.py's LOSS_*), ``losses`` (float64, one row per
         mini-batch of this call, 2 columns) receives each mini-batch's loss summed over its
         rows and its Σ w², taken before its step (kernels/epoch.py says how).
+        ``row_weight`` (float64, one weight per row of X: scikit-learn's ``sample_weight``)
+        weighs each sample's gradient and loss, a mini-batch's mean being over Σ w rather
+        than m (``MatrixPath.train_epoch_general`` says how); it takes the matrix path.
         """
         if n is None:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         n_batches = (n + m - 1) // m
+        row_weight = self._row_weight(row_weight, X.shape[0])
+        matrix = row_weight is not None or self.uses_matrix(m)
         mask = np.empty(self.n_hidden_units if np.any(dropout > 0) else 0, self.dtype)
         key = np.uint64(_splitmix64(np.uint64(seed)))
         hyper = kernel_hyper(optimizer, self.dtype)
@@ -341,8 +346,8 @@ class Engine:
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         loss_eps = np.float64(np.finfo(self.dtype).eps)
         losses = self._losses(losses, order, m)
-        with self._running(self.uses_matrix(m)) as threads:
-            if self.uses_matrix(m):
+        with self._running(matrix) as threads:
+            if matrix:
                 path = self.matrix_path()
                 plan = self.plan(m, threads, "general")
                 with path.running(plan):
@@ -351,7 +356,8 @@ class Engine:
                         self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                         state.buffers, state.step, drop_p, key, int(epoch), mask, state.grad,
                         clip, int(batch0), n_batches, watch=plan.watch,
-                        loss_kind=int(loss_kind), loss_eps=loss_eps, losses=losses)
+                        loss_kind=int(loss_kind), loss_eps=loss_eps, losses=losses,
+                        row_weight=row_weight)
             else:
                 ident, ws_z, ws_a, ws_d = self._workspace(m)
                 _epoch.train_epoch_general(
@@ -392,14 +398,16 @@ class Engine:
                                  ws_z, ws_a, ws_d, self._scratch, grad)
         return grad
 
-    def loss_and_gradient(self, params, X, Y, loss_kind):
+    def loss_and_gradient(self, params, X, Y, loss_kind, row_weight=None):
         """(the loss summed over every row of X, float64; the flat mean gradient,
         unregularized) for full-batch optimizers (scikit-learn's L-BFGS). ``loss_kind``
-        is kernels/costs.py's LOSS_*. From MIN_ROWS rows through the matrix path (BLAS
+        is kernels/costs.py's LOSS_*. From MIN_ROWS rows, or with ``row_weight`` (a
+        weight per row: Σ w C and (Σ w ∇C) / Σ w), through the matrix path (BLAS
         products, ``EVAL_CHUNK`` rows at a time), else the loops."""
         N = X.shape[0]
         eps = np.float64(np.finfo(self.dtype).eps)
-        if N < _matrix.MIN_ROWS:
+        row_weight = self._row_weight(row_weight, N)
+        if N < _matrix.MIN_ROWS and row_weight is None:
             A = self.forward(params, X)[1]
             loss = _costs.clipped_loss_sum(A, Y, np.arange(N, dtype=np.int64),
                                            int(loss_kind), eps)
@@ -409,8 +417,18 @@ class Engine:
         with self._running(True) as threads:
             with _threads.limit(threads), path.quiet_blas():
                 loss = path.loss_and_gradient(params, X, Y, grad, min(EVAL_CHUNK, N),
-                                              int(loss_kind), eps)
+                                              int(loss_kind), eps, row_weight)
         return loss, grad
+
+    def _row_weight(self, row_weight, N):
+        """A per-row weight array checked: float64, one per row of X (or None)."""
+        if row_weight is None:
+            return None
+        row_weight = np.asarray(row_weight)
+        if row_weight.shape != (N,) or row_weight.dtype != np.float64:
+            raise ValueError(f"row_weight has shape {row_weight.shape} and dtype "
+                             f"{row_weight.dtype}; expected float64 ({N},), one per row of X")
+        return row_weight
 
     def trace(self, params, X, Y, rows):
         """One mini-batch X[rows] through the loop path's forward and backward passes, as

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..kernels import matrix as _k
 from ..kernels.activations import activate, multiply_by_derivative
-from ..kernels.costs import clipped_loss_sum, output_delta, sum_of_squares
+from ..kernels.costs import clipped_loss_sum, output_delta, sum_of_squares, weighted_loss_sum
 from ..kernels.dropout import dropout_mask
 from ..kernels.optim import apply_step, clip_by_norm
 from . import blas as _blas
@@ -520,14 +520,17 @@ class MatrixPath:
         clock.lap(last, "activation")
 
     def backward(self, Ws, Y, rows, blk, alpha, out_W, out_b, beta_w, beta_b, drop_p=None,
-                 mask=None, clock=NO_CLOCK):
-        """δ of every layer (scaled by α), then per layer out_W ← β_w out_W + δᵀ A_in and
-        out_b ← β_b out_b + Σ δ. ``out_W``/``out_b`` may be the parameters' own views (the
-        fused SGD update: each δ is formed from W before W is written)."""
+                 mask=None, clock=NO_CLOCK, row_weight=None):
+        """δ of every layer (scaled by α, and each sample's by ``row_weight[row]`` when
+        given: δ is linear in the output's δ), then per layer out_W ← β_w out_W + δᵀ A_in
+        and out_b ← β_b out_b + Σ δ. ``out_W``/``out_b`` may be the parameters' own views
+        (the fused SGD update: each δ is formed from W before W is written)."""
         e = self.engine
         last = self.L - 1
         output_delta(blk.Z, blk.A, Y, rows, e.cost, self.acts[last], self.act_params[last], blk.D)
         _k.scale(blk.D, alpha)
+        if row_weight is not None:
+            blk.D *= row_weight[rows, None]
         clock.lap(last, "output_delta")
         in_place = beta_w != 0
         for l in range(last, -1, -1):
@@ -594,9 +597,13 @@ class MatrixPath:
     def train_epoch_general(self, params, X, Y, order, m, n_weights, opt_code, hyper, eta,
                             l2, l1, state, step, drop_p, key, epoch, mask, grad, clip=0.0,
                             batch0=0, n_batches=None, watch=None, loss_kind=0, loss_eps=0.0,
-                            losses=None):
+                            losses=None, row_weight=None):
         """Any optimizer, L1/L2 and dropout (``Engine.train_epoch_general``'s contract,
-        the per-mini-batch ``losses`` too); ``watch`` as in ``train_epoch``."""
+        the per-mini-batch ``losses`` too); ``watch`` as in ``train_epoch``. With
+        ``row_weight`` (a weight per sample of X), a mini-batch's gradient is
+        (Σ w_x ∇C_x) / Σ w_x and its L2/L1 terms are multiplied by m / Σ w_x (with n = m
+        they are λ/Σ w_x: scikit-learn's ``sample_weight``), and ``losses`` holds
+        Σ w_x C_x."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
         gW, gb = e.weights(grad), e.biases(grad)
@@ -615,34 +622,45 @@ class MatrixPath:
                 blk = self.blocks(rows.shape[0])
                 self.forward(Ws, bs, X, rows, blk, drop_p, mask)
                 if loss_kind > 0:
-                    losses[b - batch0, 0] = clipped_loss_sum(blk.A, Y, rows, loss_kind,
-                                                             loss_eps)
+                    losses[b - batch0, 0] = clipped_loss_sum(
+                        blk.A, Y, rows, loss_kind, loss_eps) if row_weight is None else \
+                        weighted_loss_sum(blk.A, Y, rows, loss_kind, loss_eps, row_weight)
                     losses[b - batch0, 1] = sum_of_squares(params[:n_weights])
-                self.backward(Ws, Y, rows, blk, dt(1.0 / rows.shape[0]), gW, gb, zero, zero,
-                              drop_p, mask)
+                scale, l2_b, l1_b = dt(1.0 / rows.shape[0]), l2, l1
+                if row_weight is not None:   # Σ w in place of m
+                    per = rows.shape[0] / float(row_weight[rows].sum())
+                    scale, l2_b, l1_b = dt(per / rows.shape[0]), dt(l2 * per), dt(l1 * per)
+                self.backward(Ws, Y, rows, blk, scale, gW, gb, zero, zero, drop_p, mask,
+                              row_weight=row_weight)
                 if clip > 0:
                     clip_by_norm(grad, clip)
-                apply_step(params, grad, n_weights, opt_code, hyper, eta, l2, l1, state, step)
+                apply_step(params, grad, n_weights, opt_code, hyper, eta, l2_b, l1_b, state,
+                           step)
 
-    def loss_and_gradient(self, params, X, Y, grad, chunk, loss_kind, loss_eps):
+    def loss_and_gradient(self, params, X, Y, grad, chunk, loss_kind, loss_eps,
+                          row_weight=None):
         """The full batch's loss, summed over the rows (``clipped_loss_sum``, float64),
         and its mean gradient into ``grad`` (unregularized), ``chunk`` rows at a time:
         each chunk's forward pass, its loss from the outputs, then its backward pass
-        adding δᵀA / N to the gradient (BLAS's β term: 0 for the first chunk, then 1)."""
+        adding δᵀA / N to the gradient (BLAS's β term: 0 for the first chunk, then 1).
+        With ``row_weight``: Σ w_x C_x, and (Σ w_x ∇C_x) / Σ w_x."""
         e = self.engine
         Ws, bs = e.weights(params), e.biases(params)
         gW, gb = e.weights(grad), e.biases(grad)
         dt = self.dtype
         N = X.shape[0]
         order = np.arange(N, dtype=np.int64)
+        scale = dt(1.0 / (N if row_weight is None else float(row_weight.sum())))
         total = 0.0
         for start in range(0, N, chunk):
             rows = order[start:start + chunk]
             blk = self.blocks(rows.shape[0])
             self.forward(Ws, bs, X, rows, blk)
-            total += clipped_loss_sum(blk.A, Y, rows, loss_kind, loss_eps)
+            total += clipped_loss_sum(blk.A, Y, rows, loss_kind, loss_eps) \
+                if row_weight is None else \
+                weighted_loss_sum(blk.A, Y, rows, loss_kind, loss_eps, row_weight)
             beta = dt(0 if start == 0 else 1)
-            self.backward(Ws, Y, rows, blk, dt(1.0 / N), gW, gb, beta, beta)
+            self.backward(Ws, Y, rows, blk, scale, gW, gb, beta, beta, row_weight=row_weight)
         return total
 
     def forward_all(self, params, X, chunk, Z_out, A_out):
