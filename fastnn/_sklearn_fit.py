@@ -31,11 +31,12 @@ import warnings
 
 import numpy as np
 
-from .kernels.costs import LOSS_BINARY, LOSS_LOG, LOSS_SQUARED
+from .kernels.costs import LOSS_BINARY, LOSS_LOG, LOSS_POISSON, LOSS_SQUARED
 from .optim import Adam, Momentum, Nesterov, OptimizerState
 
 #: scikit-learn's loss names -> the engine's (kernels/costs.py's clipped_loss_sum)
-LOSS_KINDS = {"log_loss": LOSS_LOG, "binary_log_loss": LOSS_BINARY, "squared_error": LOSS_SQUARED}
+LOSS_KINDS = {"log_loss": LOSS_LOG, "binary_log_loss": LOSS_BINARY,
+              "squared_error": LOSS_SQUARED, "poisson": LOSS_POISSON}
 #: scikit-learn's activation names -> fastnn's
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 

@@ -19,14 +19,16 @@ ACTIVATIONS = {
     "leaky_relu": _k.LEAKY_RELU,
     "elu": _k.ELU,
     "swish": _k.SWISH,
+    "exp": _k.EXP,
 }
 
 #: name -> (default parameter, smallest allowed, whether the bound is exclusive)
 PARAMETERS = {"leaky_relu": (0.01, 0.0, False), "elu": (1.0, 0.0, False),
               "swish": (1.0, 0.0, True)}
 
-#: activations allowed on hidden layers (softmax couples a layer's units: output only)
-HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")
+#: activations allowed on hidden layers (softmax couples a layer's units, and exp, the
+#: Poisson mean, grows without bound: output only)
+HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name not in ("softmax", "exp"))
 
 
 def parse_activation(spec, argument="activation", hidden=False):

@@ -2,7 +2,8 @@
 
 The pairs are those of the course material: the quadratic cost works with any output
 activation; cross-entropy is defined for sigmoid outputs (each output a probability);
-the log-likelihood is defined for a softmax output (the outputs a distribution).
+the log-likelihood is defined for a softmax output (the outputs a distribution); the
+Poisson deviance for an exponential output (the outputs the means of counts).
 """
 from .kernels import costs as _k
 
@@ -11,13 +12,16 @@ COSTS = {
     "quadratic": _k.QUADRATIC,
     "cross_entropy": _k.CROSS_ENTROPY,
     "log_likelihood": _k.LOG_LIKELIHOOD,
+    "poisson": _k.POISSON,
 }
 
 #: cost name -> output activations it may be paired with
 VALID_OUTPUTS = {
-    "quadratic": ("sigmoid", "tanh", "relu", "identity", "softmax", "leaky_relu", "elu", "swish"),
+    "quadratic": ("sigmoid", "tanh", "relu", "identity", "softmax", "leaky_relu", "elu", "swish",
+                  "exp"),
     "cross_entropy": ("sigmoid",),
     "log_likelihood": ("softmax",),
+    "poisson": ("exp",),
 }
 
 

@@ -50,9 +50,10 @@ class Network:
         ``"elu"`` (α) or ``"swish"`` (β); a parametrized one as e.g. ``("leaky_relu", 0.1)``;
         or one per hidden layer.
     output_activation : str or (str, float)
-        One of the hidden activations or ``"softmax"``.
+        One of the hidden activations, ``"softmax"`` or ``"exp"``.
     cost : str
-        ``"cross_entropy"`` (sigmoid output), ``"log_likelihood"`` (softmax output) or
+        ``"cross_entropy"`` (sigmoid output), ``"log_likelihood"`` (softmax output),
+        ``"poisson"`` (exp output: half the Poisson deviance, for counts) or
         ``"quadratic"`` (any output).
     dtype : {"float32", "float64"}
         float32 for speed, float64 for exact parity with the reference.

@@ -25,6 +25,7 @@ sigmoid; alpha and beta are the activation's parameter, see "Activation specs"):
                                              g' = 1 if z > 0 else alpha e^z
     swish       z sigma(beta z)              g' = s + beta z s (1 - s),  s = sigma(beta z)
     softmax     e^{z_j} / sum_k e^{z_k}      Jacobian J = diag(a) - a a^T (output layer only)
+    exp         e^z                          g' = e^z                     (output layer only)
 
 At the kinks (z = 0) relu takes g' = 0, leaky_relu g' = alpha and elu g' = alpha.
 
@@ -33,6 +34,8 @@ Per-sample costs ``C_x`` (``y`` is the target column)::
     quadratic        0.5 * ||a - y||^2                          (any output activation)
     cross_entropy    -sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]  (sigmoid output only)
     log_likelihood   -sum_j y_j ln a_j                          (softmax output only)
+    poisson          sum_j y_j ln(y_j / a_j) - y_j + a_j          (exp output only; counts
+                     y >= 0, y ln y = 0 at y = 0; from z: e^z - y z + y ln y - y)
 
 The logarithms are evaluated from ``z`` rather than from ``a`` so that the values stay
 finite for saturated units: ln sigma(z) = -logaddexp(0, -z), ln(1 - sigma(z)) =
@@ -45,6 +48,7 @@ Backprop for one sample: the output error ``delta^L = dC_x/dz^L`` is
     quadratic, softmax         J^T (a - y)
     cross_entropy + sigmoid    a - y
     log_likelihood + softmax   a * sum(y) - y   (a - y for targets summing to 1)
+    poisson + exp              a - y
 
 and for the hidden layers ``delta^l = (W^{l+1})^T delta^{l+1} * g'(z^l)``. The gradients
 are ``dC_x/db^l = delta^l`` and ``dC_x/dW^l = delta^l (a^{l-1})^T``.
@@ -123,20 +127,21 @@ import math
 import numpy as np
 
 ACTIVATIONS = frozenset({"sigmoid", "tanh", "relu", "identity", "softmax",
-                         "leaky_relu", "elu", "swish"})
-COSTS = frozenset({"quadratic", "cross_entropy", "log_likelihood"})
+                         "leaky_relu", "elu", "swish", "exp"})
+COSTS = frozenset({"quadratic", "cross_entropy", "log_likelihood", "poisson"})
 OPTIMIZERS = frozenset({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"})
 
 # Activations that take a parameter, with its name and default value.
 ACTIVATION_PARAMETERS = {"leaky_relu": ("alpha", 0.01), "elu": ("alpha", 1.0),
                          "swish": ("beta", 1.0)}
 
-_HIDDEN_ACTIVATIONS = ACTIVATIONS - {"softmax"}
+_HIDDEN_ACTIVATIONS = ACTIVATIONS - {"softmax", "exp"}
 # Output activations each cost may be paired with.
 _VALID_OUTPUTS = {
     "quadratic": ACTIVATIONS,
     "cross_entropy": frozenset({"sigmoid"}),
     "log_likelihood": frozenset({"softmax"}),
+    "poisson": frozenset({"exp"}),
 }
 
 _REAL_TYPES = (int, float, np.integer, np.floating)
@@ -184,6 +189,7 @@ _FORWARD = {
     # min(z, 0) inside the exponentials keeps the unused branch from overflowing.
     "elu": lambda z, p: np.where(z > 0, z, p * np.expm1(np.minimum(z, 0.0))),
     "swish": lambda z, p: z * _sigmoid(p * z),
+    "exp": lambda z, p: np.exp(z),
 }
 
 
@@ -201,6 +207,7 @@ _DERIVATIVE = {
     "leaky_relu": lambda z, a, p: np.where(z > 0, 1.0, p),
     "elu": lambda z, a, p: np.where(z > 0, 1.0, p * np.exp(np.minimum(z, 0.0))),
     "swish": lambda z, a, p: _swish_prime(z, p),
+    "exp": lambda z, a, p: np.exp(z),
 }
 
 
@@ -219,6 +226,10 @@ def _cost_value(cost, output_activation, z, a, y):
         log_a = -np.logaddexp(0.0, -z)             # ln sigma(z)
         log_one_minus_a = -np.logaddexp(0.0, z)    # ln (1 - sigma(z))
         return -float(np.sum(y * log_a + (1.0 - y) * log_one_minus_a))
+    if cost == "poisson":
+        # half the Poisson deviance, sum_j y ln(y / a) - y + a with a = e^z, from z
+        y_log_y = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)
+        return float(np.sum(np.exp(z) - y * z + y_log_y - y))
     # log_likelihood
     return -float(np.sum(y * _log_softmax(z)))
 
@@ -233,7 +244,7 @@ def _output_delta(cost, output_activation, parameter, z, a, y):
         # d/dz_k of -sum_j y_j ln a_j, with d ln a_j / dz_k = [j == k] - a_k:
         # a_k sum_j y_j - y_k (the book's a - y when the targets sum to 1)
         return a * float(np.sum(y)) - y
-    # cross_entropy + sigmoid: the sigma'(z) factor cancels, a - y for any y.
+    # cross_entropy + sigmoid, poisson + exp: the g'(z) factor cancels, a - y for any y.
     return a - y
 
 

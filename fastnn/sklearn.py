@@ -59,7 +59,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _INITIALIZERS = ("default", "large", "glorot", "he")
 #: what scikit-learn's out_activation_ says -> fastnn's (output activation, cost)
 _OUTPUTS = {"softmax": ("softmax", "log_likelihood"), "logistic": ("sigmoid", "cross_entropy"),
-            "identity": ("identity", "quadratic")}
+            "identity": ("identity", "quadratic"), "exp": ("exp", "poisson")}
 #: the fitted attributes of the stochastic solvers, kept by StochasticFit between fits
 _SOLVER_ATTRIBUTES = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_",
                       "validation_scores_", "best_validation_score_")
@@ -306,6 +306,9 @@ class _BaseMLP(BaseEstimator):
             why.append(f"the layer sizes were {list(built_sizes)}, now {sizes}")
         if cfg.activation != built_activation:
             why.append(f"activation was {built_activation!r}, now {cfg.activation!r}")
+        output = self._out_activation(cfg)
+        if output != self.out_activation_:
+            why.append(f"the output activation was {self.out_activation_!r}, now {output!r}")
         if why:
             raise ValueError(f"{'partial_fit' if incremental else 'warm_start=True'} "
                              f"continues the fitted network, but {'; '.join(why)}; expected "
@@ -678,14 +681,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` trained by
     fastnn's engine.
 
-    Identity outputs with the squared error; y may have several columns. Parameters,
+    Identity outputs with the squared error (or exponential outputs with the Poisson
+    deviance); y may have several columns. Parameters,
     defaults and fitted attributes are scikit-learn's; fastnn's extras follow.
 
     Parameters
     ----------
-    loss : {"squared_error"}, default="squared_error"
-        scikit-learn's ``"poisson"`` (an exponential output) is not on fastnn's engine
-        yet and is refused.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Half the squared error with identity outputs, or half the Poisson deviance with
+        exponential outputs (non-negative targets such as counts).
     hidden_layer_sizes : array-like of int, default=(100,)
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
     solver : {"lbfgs", "sgd", "adam"}, default="adam"
@@ -724,17 +728,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                 setattr(self, name, value)
 
     def _check_loss(self):
-        if self.loss == "poisson":
-            raise ValueError("loss='poisson' is not supported by fastnn.sklearn yet (its "
-                             "exponential output is not on fastnn's engine); expected "
-                             "'squared_error', or scikit-learn's own MLPRegressor")
         return _choice("loss", self.loss, ("squared_error", "poisson"))
 
     def _loss_name(self):
-        return "squared_error"
+        return "poisson" if self.out_activation_ == "exp" else "squared_error"
 
     def _out_activation(self, cfg):
-        return "identity"
+        return "exp" if cfg.loss == "poisson" else "identity"
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
@@ -763,6 +763,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                               y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError(f"y holds negative values (the smallest is {float(y.min())!r}); "
+                             f"loss='poisson' expects counts or other non-negative targets")
         return X, y.reshape(y.shape[0], -1), None
 
     def _validation_truth(self, Y_val):
@@ -792,6 +795,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 for _estimator, _score, _outputs_doc, _extra in (
         (MLPClassifier, "accuracy", '"softmax" or "logistic"',
          "    classes_ : ndarray or list of ndarray\n        Class labels.\n"),
-        (MLPRegressor, "R²", '"identity"', "")):
+        (MLPRegressor, "R²", '"identity" or "exp"', "")):
     _estimator.__doc__ += _EXTRAS_DOC + _ATTRIBUTES_DOC.format(
         extra=_extra, score=_score, outputs=_outputs_doc)

@@ -26,12 +26,12 @@ Modules, each with its math in its docstring:
 Private helpers: ``_jit`` (how every kernel is compiled) and ``_exp`` (the exp the
 activations vectorize).
 """
-from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, SWISH, TANH
+from .activations import ELU, EXP, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, SWISH, TANH
 from .costs import CROSS_ENTROPY, LOG_LIKELIHOOD, QUADRATIC
 from .optim import ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD
 
 __all__ = [
-    "SIGMOID", "TANH", "RELU", "IDENTITY", "SOFTMAX", "LEAKY_RELU", "ELU", "SWISH",
+    "SIGMOID", "TANH", "RELU", "IDENTITY", "SOFTMAX", "LEAKY_RELU", "ELU", "SWISH", "EXP",
     "QUADRATIC", "CROSS_ENTROPY", "LOG_LIKELIHOOD",
     "SGD", "MOMENTUM", "NESTEROV", "ADAGRAD", "RMSPROP", "ADAM",
 ]

@@ -14,6 +14,7 @@ SOFTMAX       exp(z_j) / sum_k exp(z_k)   (not elementwise: see costs.py)
 LEAKY_RELU    z if z > 0 else α z         1 if z > 0 else α
 ELU           z if z > 0 else α(e^z - 1)  1 if z > 0 else α e^z
 SWISH         z σ(β z)                    σ(βz) + β z σ(βz)(1 - σ(βz))
+EXP           e^z  (output only)          e^z
 ============  ==========================  ===============================
 
 ``exp`` is ``_exp.exp_``: the C library's in float64, and in float32 a polynomial that
@@ -39,6 +40,7 @@ SOFTMAX = 4
 LEAKY_RELU = 5
 ELU = 6
 SWISH = 7
+EXP = 8
 
 
 @jit
@@ -161,6 +163,10 @@ def activate(Z, A, code, param):
             for j in range(n):
                 z = Z[i, j]
                 A[i, j] = np.divide(z, ONE + exp_(-param * z))
+    elif code == EXP:
+        for i in range(m):
+            for j in range(n):
+                A[i, j] = exp_(Z[i, j])
 
 
 @jit
@@ -181,6 +187,8 @@ def _prime_from_z(z, code, param):
     if code == SWISH:
         s = np.divide(ONE, ONE + exp_(-param * z))
         return s + param * z * s * (ONE - s)
+    if code == EXP:
+        return exp_(z)
     return ONE + ZERO * z  # IDENTITY
 
 

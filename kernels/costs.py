@@ -7,6 +7,7 @@ QUADRATIC         elementwise (a - y) ⊙ g'(z)
 QUADRATIC         SOFTMAX     Jᵀ(a - y) with J = diag(a) - a aᵀ, i.e. a ⊙ (e - (e·a)), e = a - y
 CROSS_ENTROPY     SIGMOID     a - y          (the σ'(z) factor cancels)
 LOG_LIKELIHOOD    SOFTMAX     a Σ_j y_j - y  (a - y when the row sums to 1)
+POISSON           EXP         a - y          (the e^z factor cancels)
 ================  ==========  =======================================================
 
 The log-likelihood's δ: ∂/∂z_k of −Σ_j y_j ln a_j, with ∂ ln a_j/∂z_k = [j = k] − a_k, is
@@ -20,6 +21,8 @@ Per-sample cost values, computed from z so they are finite for any finite z:
 * CROSS_ENTROPY: Σ_j y_j softplus(-z_j) + (1 - y_j) softplus(z_j), which equals
   -Σ_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)] with a = σ(z)
 * LOG_LIKELIHOOD: -Σ_j y_j log_softmax(z)_j (= -ln a_label for one-hot y)
+* POISSON: Σ_j e^{z_j} − y_j z_j + y_j ln y_j − y_j, half the Poisson deviance
+  Σ_j y_j ln(y_j / a_j) − y_j + a_j with a = e^z (counts y ≥ 0; y ln y = 0 at y = 0)
 
 Both are evaluated in float64 from the stored z (float32 networks too), so they are exact
 to a few float64 ulps of the true value for any finite z (tests/test_numerics.py).
@@ -35,6 +38,7 @@ from .activations import SOFTMAX, log_softmax_at, multiply_by_derivative, row_lo
 QUADRATIC = 0
 CROSS_ENTROPY = 1
 LOG_LIKELIHOOD = 2
+POISSON = 3
 
 
 @jit_inline
@@ -126,15 +130,33 @@ def log_likelihood_sum(Z, A, Y, rows):
     return total
 
 
+@jit
+def poisson_sum(Z, A, Y, rows):
+    """Σ over the rows of Σ_j e^{z_j} − y_j z_j + y_j ln y_j − y_j (float64 accumulator):
+    from z, so that a is not rounded before its logarithm."""
+    m, n = A.shape
+    total = 0.0
+    for i in range(m):
+        y = Y[rows[i]]
+        for j in range(n):
+            yj = np.float64(y[j])
+            zj = np.float64(Z[i, j])
+            total += np.exp(zj) - yj * zj
+            if yj > 0.0:
+                total += yj * np.log(yj) - yj
+    return total
+
+
 #: the per-sample cost sums, indexed by cost code (the engine calls the one it needs, so
-#: evaluation compiles one cost, not three)
-COST_SUMS = (quadratic_sum, cross_entropy_sum, log_likelihood_sum)
+#: evaluation compiles one cost, not four)
+COST_SUMS = (quadratic_sum, cross_entropy_sum, log_likelihood_sum, poisson_sum)
 
 #: scikit-learn's losses, measured on the output activations a (not z), with a clipped to
 #: [eps, 1 − eps] in the log losses as scikit-learn clips them (``clipped_loss_sum``)
 LOSS_LOG = 1        # −Σ_j y_j ln a_j                      (softmax outputs)
 LOSS_BINARY = 2     # −Σ_j y_j ln a_j + (1 − y_j) ln(1 − a_j)  (logistic outputs)
 LOSS_SQUARED = 3    # ½ Σ_j (y_j − a_j)² / n_out             (identity outputs)
+LOSS_POISSON = 4    # Σ_j y_j ln(y_j / a_j) − y_j + a_j      (exponential outputs, unclipped)
 
 
 @jit
@@ -148,6 +170,11 @@ def sample_loss(a, y, kind, eps):
         aj = np.float64(a[j])
         if kind == LOSS_SQUARED:
             total += 0.5 * (yj - aj) * (yj - aj) / n
+            continue
+        if kind == LOSS_POISSON:
+            total += aj - yj
+            if yj != 0.0:
+                total += yj * np.log(yj / aj)
             continue
         aj = min(max(aj, eps), 1.0 - eps)
         if yj != 0.0:

@@ -11,9 +11,12 @@ def reference_of(net):
 
 
 def targets(rng, n, n_out, cost):
-    """Random target rows: values in [0, 1) for the quadratic cost, one-hot otherwise."""
+    """Random target rows: values in [0, 1) for the quadratic cost, counts for the
+    Poisson deviance, one-hot otherwise."""
     if cost == "quadratic":
         return rng.random((n, n_out))
+    if cost == "poisson":
+        return rng.poisson(1.5, (n, n_out)).astype(np.float64)
     return np.eye(n_out)[rng.integers(0, n_out, n)]
 
 

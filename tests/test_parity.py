@@ -20,7 +20,7 @@ from fastnn.kernels import costs as kcost
 from fastnn.reference import ReferenceNetwork
 
 HIDDEN = ["sigmoid", "tanh", "relu", "identity"]
-OUTPUT_COST = [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood")]
+OUTPUT_COST = [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood"), ("exp", "poisson")]
 OUTPUT_COST += [(out, "quadratic") for out in ["sigmoid", "tanh", "relu", "identity", "softmax"]]
 SIZES = [[5, 3], [7, 6, 4], [9, 8, 7, 5], [20, 33, 17, 10]]
 # forward: 1 single; 3 a padded 5-block; 7: 5 + 1 + 1; 13: 5 + 5 + padded 3.
@@ -51,11 +51,13 @@ def make_pair(sizes, hidden, output, cost, dtype="float64", seed=0):
 
 def make_targets(n, n_out, output, cost, rng):
     """Targets valid for the cost: one-hot for log-likelihood and softmax outputs,
-    0/1 for cross-entropy, uniform in [0, 1] otherwise."""
+    0/1 for cross-entropy, counts for the Poisson deviance, uniform in [0, 1] otherwise."""
     if cost == "log_likelihood" or output == "softmax":
         return np.eye(n_out)[rng.integers(0, n_out, size=n)]
     if cost == "cross_entropy":
         return rng.integers(0, 2, size=(n, n_out)).astype(np.float64)
+    if cost == "poisson":
+        return rng.poisson(1.5, size=(n, n_out)).astype(np.float64)
     return rng.uniform(0.0, 1.0, size=(n, n_out))
 
 

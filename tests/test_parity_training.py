@@ -13,7 +13,7 @@ from fastnn.reference import ReferenceOptimizer, dropout_masks
 NEW_HIDDEN = ["leaky_relu", ("leaky_relu", 0.2), "elu", ("elu", 0.5), "swish", ("swish", 1.7)]
 PAIRS = [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood"), ("identity", "quadratic"),
          ("softmax", "quadratic"), (("elu", 0.7), "quadratic"), (("swish", 1.2), "quadratic"),
-         (("leaky_relu", 0.05), "quadratic")]
+         (("leaky_relu", 0.05), "quadratic"), ("exp", "poisson"), ("exp", "quadratic")]
 
 
 @pytest.mark.parametrize("hidden, pair", list(itertools.product(NEW_HIDDEN, PAIRS)),

@@ -24,9 +24,10 @@ HIDDEN = ["sigmoid", "tanh", "relu", "identity"]
 # The parametrized activations, at their defaults and at other parameters.
 NEW_HIDDEN = ["leaky_relu", ("leaky_relu", 0.1), ("leaky_relu", 0.3), "elu", ("elu", 0.3),
               "swish", ("swish", 1.5)]
-ELEMENTWISE_OUTPUTS = ["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu", "swish"]
+ELEMENTWISE_OUTPUTS = ["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu", "swish",
+                       "exp"]
 OUTPUT_COST = [(out, "quadratic") for out in ELEMENTWISE_OUTPUTS + ["softmax"]]
-OUTPUT_COST += [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood")]
+OUTPUT_COST += [("sigmoid", "cross_entropy"), ("softmax", "log_likelihood"), ("exp", "poisson")]
 # Activations with a kink at z = 0, where a central difference is meaningless.
 KINKED = {"relu", "leaky_relu", "elu"}
 
@@ -55,6 +56,8 @@ def _random_targets(n, n_out, output, cost, rng):
         return rng.uniform(0.0, 1.0, size=(n, n_out))
     if cost == "cross_entropy":
         return rng.integers(0, 2, size=(n, n_out)).astype(np.float64)
+    if cost == "poisson":
+        return rng.poisson(1.5, size=(n, n_out)).astype(np.float64)
     return np.eye(n_out)[rng.integers(0, n_out, size=n)]
 
 
@@ -83,8 +86,8 @@ def _min_abs_weighted_input(net, X):
 
 def test_public_names():
     assert ACTIVATIONS == {"sigmoid", "tanh", "relu", "identity", "softmax",
-                           "leaky_relu", "elu", "swish"}
-    assert COSTS == {"quadratic", "cross_entropy", "log_likelihood"}
+                           "leaky_relu", "elu", "swish", "exp"}
+    assert COSTS == {"quadratic", "cross_entropy", "log_likelihood", "poisson"}
     assert OPTIMIZERS == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}
 
 
@@ -109,7 +112,9 @@ def test_gradients_match_central_differences(sizes, hidden, output, cost):
     assert [g.shape for g in grad_w] == [w.shape for w in weights]
     assert [g.shape for g in grad_b] == [b.shape for b in biases]
     for layer, (g, fd) in enumerate(zip(grad_w + grad_b, fd_w + fd_b)):
-        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9,
+        # the difference's rounding grows with the cost, so atol with the group's scale
+        # (an exponential output's gradients reach 60 here, the others' stay under 1)
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9 * max(1.0, np.abs(fd).max()),
                                    err_msg=f"parameter group {layer}: backprop vs finite diff")
     # The check must be able to fail: no layer's gradient is trivially zero.
     assert min(np.abs(g).max() for g in grad_w) > 1e-3

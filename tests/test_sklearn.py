@@ -285,7 +285,6 @@ def test_verbose_prints_scikit_learns_lines(toy, capsys):
     (MLPClassifier, "dtype", "float16", r"expected 'float32' or 'float64'"),
     (MLPClassifier, "threads", 0, r"expected a positive integer number of threads"),
     (MLPRegressor, "loss", "huber", r"expected one of 'squared_error', 'poisson'"),
-    (MLPRegressor, "loss", "poisson", r"is not supported by fastnn.sklearn yet"),
     (MLPRegressor, "learning_rate_init", -0.1, r"expected a number in \(0.0, inf\)"),
 ])
 def test_bad_arguments_are_named(toy, estimator, argument, value, expected):
@@ -316,6 +315,11 @@ def test_bad_data_is_refused(toy):
                                               .astype(float), 3, np.ones(3))
     with pytest.raises(ValueError, match=r"X has 4 features, but MLPRegressor is expecting 5"):
         reg.predict(X[:, :4])
+    with pytest.raises(ValueError, match=r"y holds negative values \(the smallest is "
+                                         r"-2.0\); loss='poisson' expects counts"):
+        MLPRegressor(loss="poisson").fit(X, y - 2.0)
+    with pytest.raises(ValueError, match=r"the output activation was 'identity', now 'exp'"):
+        MLPRegressor(max_iter=1, warm_start=True).fit(X, y).set_params(loss="poisson").fit(X, y)
     with pytest.raises(ValueError, match=r"Solver produced non-finite parameter weights"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

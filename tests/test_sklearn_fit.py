@@ -28,6 +28,15 @@ from fastnn import sklearn as ours  # noqa: E402
 RTOL = 1e-9
 
 
+def _counts():
+    """Poisson regression data: the diabetes features, counts drawn with a log-linear
+    mean, two columns for two outputs."""
+    X, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    mean = np.exp(0.5 + 3.0 * X[:, :2] @ np.array([[1.0, -2.0], [2.0, 1.0]]))
+    return X, rng.poisson(mean).astype(float)
+
+
 def _digits():
     X, y = load_digits(return_X_y=True)
     return X[:600] / 16.0, y[:600]
@@ -166,6 +175,20 @@ def test_training_stops_when_the_loss_stops_falling():
     assert mine.n_iter_ < 50
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
         ours.MLPClassifier(**dict(params, max_iter=3)).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd nesterov", "lbfgs"])
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_poisson_regressor_equals_scikit_learns(solver, outputs):
+    """``loss="poisson"``: exponential outputs and half the Poisson deviance."""
+    X, Y = _counts()
+    y = Y[:, 0] if outputs == 1 else Y
+    params = dict(SOLVERS.get(solver, {"solver": solver}), loss="poisson",
+                  hidden_layer_sizes=(10,), max_iter=6, activation="tanh")
+    if solver != "lbfgs":
+        params["learning_rate_init"] /= 20
+    theirs, mine = _compare("regression", params, X=X, y=y)
+    assert mine.out_activation_ == "exp" and mine.network_.cost == "poisson"
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
