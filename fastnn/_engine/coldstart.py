@@ -56,7 +56,7 @@ def _signatures(dtype):
     mat = types.Array(f, 2, "C")
     layout = (vec, ivec, ivec, ivec, ivec, vec)  # params, w_off, b_off, sizes, acts, act_params
     epoch = layout + (types.int64, mat, mat, ivec, types.int64, f, f, ivec, vec, vec, vec, vec,
-                      types.int64, types.int64, types.float64, types.Array(types.float64, 2, "C"))
+                      types.int64, types.int64, types.float64, types.none)
     forward = layout + (dvec, vec, mat, ivec, ivec, vec, vec)
     backward = layout + (dvec, vec, types.int64, mat, mat, ivec, ivec, vec, vec, vec, f, f, f,
                          vec)

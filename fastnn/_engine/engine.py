@@ -180,7 +180,7 @@ class Engine:
                 _epoch.train_epoch(scratch, self.w_off, self.b_off, self.sizes, self.acts,
                                    self.act_params, self.cost, X, Y, order, m, eta, decay,
                                    ident, ws_z, ws_a, ws_d, self._scratch, self.n_weights, 0,
-                                   0.0, _NO_LOSSES)
+                                   0.0, None)
             return (time.perf_counter() - start) / batches
 
         for c in candidates:
@@ -256,6 +256,7 @@ class Engine:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
+        recorded = losses is not None
         losses = self._losses(losses, order, m)
         loss_eps = np.float64(np.finfo(self.dtype).eps)
         matrix = self.uses_matrix(m)
@@ -275,7 +276,7 @@ class Engine:
                                    self.act_params, self.cost, X, Y, order, m,
                                    self.dtype(eta), decay, ident, ws_z, ws_a, ws_d,
                                    self._scratch, self.n_weights, int(loss_kind), loss_eps,
-                                   losses)
+                                   losses if recorded else None)
 
     def train_epoch_async(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None,
                           workers=None, sync_every=None):
@@ -345,6 +346,7 @@ class Engine:
         drop_p = np.asarray(dropout, dtype=np.float64)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         loss_eps = np.float64(np.finfo(self.dtype).eps)
+        recorded = losses is not None
         losses = self._losses(losses, order, m)
         with self._running(matrix) as threads:
             if matrix:
@@ -366,7 +368,7 @@ class Engine:
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                     state.buffers, state.step, drop_p, key, int(epoch), ident, ws_z, ws_a,
                     ws_d, mask, state.grad, clip, int(batch0), n_batches, int(loss_kind),
-                    loss_eps, losses)
+                    loss_eps, losses if recorded else None)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
         """One optimizer step on ``params`` from the mean gradient ``grad`` (read, not
