@@ -168,6 +168,14 @@ def _sample_weight(sample_weight, n):
     return weights
 
 
+def _keep_parameters(estimator, arguments):
+    """Store every ``__init__`` argument as the attribute of its name, unchanged, as
+    scikit-learn's estimators do (checking happens in fit)."""
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 # -- the estimators ----------------------------------------------------------------------
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: scikit-learn's ``_fit`` with fastnn's
@@ -244,6 +252,11 @@ class _BaseMLP(BaseEstimator):
                            "one of " + ", ".join(repr(n) for n in _INITIALIZERS)
                            + f", or one per layer ({n_layers})")
         return value
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True   # trained densely (docs/sklearn.md)
+        return tags
 
     # -- fit ------------------------------------------------------------------------
     def _fit(self, X, y, incremental, sample_weight=None):
@@ -440,6 +453,35 @@ class _BaseMLP(BaseEstimator):
                 self._solver.best_params = np.array(self._solver.best_params)
 
 
+_PARAMETERS_DOC = """
+
+    Parameters
+    ----------
+{loss}    hidden_layer_sizes : array-like of int, default=(100,)
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+    alpha : float, default=0.0001
+    batch_size : int or "auto", default="auto"
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+    max_iter : int, default=200
+    shuffle : bool, default=True
+    random_state : int, RandomState or None, default=None
+    tol : float, default=1e-4
+    verbose : bool, default=False
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+"""
+
 _EXTRAS_DOC = """
     optimizer : str, fastnn.optim object or None, default=None
         fastnn's extra: an optimizer that replaces the solver's (``"rmsprop"``,
@@ -510,34 +552,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Multiclass targets get a softmax output with the log-loss; binary targets one
     logistic output, multilabel targets (an indicator matrix) one logistic output per
     label, with the binary log-loss. Parameters, defaults and fitted attributes are
-    scikit-learn's (its documentation explains each); fastnn's extras follow.
-
-    Parameters
-    ----------
-    hidden_layer_sizes : array-like of int, default=(100,)
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-    solver : {"lbfgs", "sgd", "adam"}, default="adam"
-    alpha : float, default=0.0001
-    batch_size : int or "auto", default="auto"
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-    learning_rate_init : float, default=0.001
-    power_t : float, default=0.5
-    max_iter : int, default=200
-    shuffle : bool, default=True
-    random_state : int, RandomState or None, default=None
-    tol : float, default=1e-4
-    verbose : bool, default=False
-    warm_start : bool, default=False
-    momentum : float, default=0.9
-    nesterovs_momentum : bool, default=True
-    early_stopping : bool, default=False
-    validation_fraction : float, default=0.1
-    beta_1 : float, default=0.9
-    beta_2 : float, default=0.999
-    epsilon : float, default=1e-8
-    n_iter_no_change : int, default=10
-    max_fun : int, default=15000
-    """
+    scikit-learn's (its documentation explains each); fastnn's extras follow."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -547,9 +562,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  optimizer=None, dropout=None, l1=0.0, initializer=None, dtype=None,
                  threads=None):
-        for name, value in dict(locals()).items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
+        _keep_parameters(self, locals())
 
     def _check_loss(self):
         return "log_loss"
@@ -669,7 +682,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
         return tags
 
@@ -682,38 +694,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     fastnn's engine.
 
     Identity outputs with the squared error (or exponential outputs with the Poisson
-    deviance); y may have several columns. Parameters,
-    defaults and fitted attributes are scikit-learn's; fastnn's extras follow.
-
-    Parameters
-    ----------
-    loss : {"squared_error", "poisson"}, default="squared_error"
-        Half the squared error with identity outputs, or half the Poisson deviance with
-        exponential outputs (non-negative targets such as counts).
-    hidden_layer_sizes : array-like of int, default=(100,)
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-    solver : {"lbfgs", "sgd", "adam"}, default="adam"
-    alpha : float, default=0.0001
-    batch_size : int or "auto", default="auto"
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-    learning_rate_init : float, default=0.001
-    power_t : float, default=0.5
-    max_iter : int, default=200
-    shuffle : bool, default=True
-    random_state : int, RandomState or None, default=None
-    tol : float, default=1e-4
-    verbose : bool, default=False
-    warm_start : bool, default=False
-    momentum : float, default=0.9
-    nesterovs_momentum : bool, default=True
-    early_stopping : bool, default=False
-    validation_fraction : float, default=0.1
-    beta_1 : float, default=0.9
-    beta_2 : float, default=0.999
-    epsilon : float, default=1e-8
-    n_iter_no_change : int, default=10
-    max_fun : int, default=15000
-    """
+    deviance); y may have several columns. Parameters, defaults and fitted attributes are
+    scikit-learn's; fastnn's extras follow."""
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -723,9 +705,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  optimizer=None, dropout=None, l1=0.0, initializer=None, dtype=None,
                  threads=None):
-        for name, value in dict(locals()).items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
+        _keep_parameters(self, locals())
 
     def _check_loss(self):
         return _choice("loss", self.loss, ("squared_error", "poisson"))
@@ -784,7 +764,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags
 
@@ -792,9 +771,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return {"multioutput": True}
 
 
-for _estimator, _score, _outputs_doc, _extra in (
+_LOSS_DOC = '''    loss : {"squared_error", "poisson"}, default="squared_error"
+        Half the squared error with identity outputs, or half the Poisson deviance with
+        exponential outputs (non-negative targets such as counts).
+'''
+
+for _estimator, _score, _outputs_doc, _extra, _loss in (
         (MLPClassifier, "accuracy", '"softmax" or "logistic"',
-         "    classes_ : ndarray or list of ndarray\n        Class labels.\n"),
-        (MLPRegressor, "R²", '"identity" or "exp"', "")):
-    _estimator.__doc__ += _EXTRAS_DOC + _ATTRIBUTES_DOC.format(
-        extra=_extra, score=_score, outputs=_outputs_doc)
+         "    classes_ : ndarray or list of ndarray\n        Class labels.\n", ""),
+        (MLPRegressor, "R²", '"identity" or "exp"', "", _LOSS_DOC)):
+    _estimator.__doc__ += _PARAMETERS_DOC.replace("{loss}", _loss) + _EXTRAS_DOC + \
+        _ATTRIBUTES_DOC.format(extra=_extra, score=_score, outputs=_outputs_doc)
