@@ -268,12 +268,12 @@ class _BaseMLP(BaseEstimator):
         X = np.ascontiguousarray(X.toarray() if scipy.sparse.issparse(X) else X, dtype=dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
         sizes = [X.shape[1], *cfg.hidden, Y.shape[1]]
-        self.n_outputs_ = Y.shape[1]
         random_state = check_random_state(cfg.random_state)
+        if not first_pass:   # before anything fitted changes
+            self._check_continues(cfg, sizes, incremental)
+        self.n_outputs_ = Y.shape[1]
         if first_pass:
             self._initialize(cfg, sizes, dtype, random_state)
-        else:
-            self._check_continues(cfg, sizes, incremental)
         if cfg.solver == "lbfgs":
             self.n_iter_, self.loss_ = fit_lbfgs(self.network_, X, Y, self._loss_name(),
                                                  alpha=cfg.alpha, max_iter=cfg.max_iter,

@@ -150,6 +150,7 @@ def test_warm_start_refuses_a_changed_network(toy):
     with pytest.raises(ValueError, match=r"partial_fit continues the fitted network, but the "
                                          r"layer sizes were \[5, 100, 2\], now \[5, 100, 1\]"):
         reg.partial_fit(X, X[:, 0])
+    assert reg.n_outputs_ == 2   # the refused call changed nothing
 
 
 def test_lbfgs_regressor_partial_fit_is_an_lbfgs_fit_as_in_scikit_learn(toy):
