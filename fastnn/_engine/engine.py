@@ -27,9 +27,6 @@ from . import matrix as _matrix
 from . import threads as _threads
 from . import width as _width
 
-#: ``losses`` when an epoch records none
-_NO_LOSSES = np.empty((0, 2))
-
 #: rows per block when evaluating a whole data set
 EVAL_CHUNK = 1024
 
@@ -256,7 +253,6 @@ class Engine:
             n = order.shape[0]
         m = min(int(mini_batch_size), n)
         decay = self.dtype(1.0 - eta * lmbda / n)
-        recorded = losses is not None
         losses = self._losses(losses, order, m)
         loss_eps = np.float64(np.finfo(self.dtype).eps)
         matrix = self.uses_matrix(m)
@@ -276,7 +272,7 @@ class Engine:
                                    self.act_params, self.cost, X, Y, order, m,
                                    self.dtype(eta), decay, ident, ws_z, ws_a, ws_d,
                                    self._scratch, self.n_weights, int(loss_kind), loss_eps,
-                                   losses if recorded else None)
+                                   losses)
 
     def train_epoch_async(self, params, X, Y, order, mini_batch_size, eta, lmbda, n=None,
                           workers=None, sync_every=None):
@@ -309,9 +305,10 @@ class Engine:
 
     @staticmethod
     def _losses(losses, order, m):
-        """The per-mini-batch loss record: checked, or an empty one when not asked for."""
+        """The per-mini-batch loss record, checked (None: not asked for, and the kernels
+        then compile without the recording code)."""
         if losses is None:
-            return _NO_LOSSES
+            return None
         if losses.shape != ((order.shape[0] + m - 1) // m, 2) or losses.dtype != np.float64:
             raise ValueError(f"losses has shape {losses.shape} and dtype {losses.dtype}; "
                              f"expected float64 ({(order.shape[0] + m - 1) // m}, 2)")
@@ -346,7 +343,6 @@ class Engine:
         drop_p = np.asarray(dropout, dtype=np.float64)
         clip = np.float64(0.0 if clip_norm is None else clip_norm)
         loss_eps = np.float64(np.finfo(self.dtype).eps)
-        recorded = losses is not None
         losses = self._losses(losses, order, m)
         with self._running(matrix) as threads:
             if matrix:
@@ -368,7 +364,7 @@ class Engine:
                     self.dtype(eta), self.dtype(lmbda / n), self.dtype(l1 / n),
                     state.buffers, state.step, drop_p, key, int(epoch), ident, ws_z, ws_a,
                     ws_d, mask, state.grad, clip, int(batch0), n_batches, int(loss_kind),
-                    loss_eps, losses if recorded else None)
+                    loss_eps, losses)
 
     def optimizer_step(self, params, grad, state, eta, lmbda_over_n=0.0, l1_over_n=0.0):
         """One optimizer step on ``params`` from the mean gradient ``grad`` (read, not

@@ -520,17 +520,17 @@ class MatrixPath:
         clock.lap(last, "activation")
 
     def backward(self, Ws, Y, rows, blk, alpha, out_W, out_b, beta_w, beta_b, drop_p=None,
-                 mask=None, clock=NO_CLOCK, row_weight=None):
-        """δ of every layer (scaled by α, and each sample's by ``row_weight[row]`` when
-        given: δ is linear in the output's δ), then per layer out_W ← β_w out_W + δᵀ A_in
-        and out_b ← β_b out_b + Σ δ. ``out_W``/``out_b`` may be the parameters' own views
-        (the fused SGD update: each δ is formed from W before W is written)."""
+                 mask=None, clock=NO_CLOCK, row_scale=None):
+        """δ of every layer (scaled by α, and row i's by ``row_scale[i]`` when given: δ is
+        linear in the output's δ), then per layer out_W ← β_w out_W + δᵀ A_in and
+        out_b ← β_b out_b + Σ δ. ``out_W``/``out_b`` may be the parameters' own views (the
+        fused SGD update: each δ is formed from W before W is written)."""
         e = self.engine
         last = self.L - 1
         output_delta(blk.Z, blk.A, Y, rows, e.cost, self.acts[last], self.act_params[last], blk.D)
         _k.scale(blk.D, alpha)
-        if row_weight is not None:
-            blk.D *= row_weight[rows, None]
+        if row_scale is not None:
+            blk.D *= row_scale[:, None]
         clock.lap(last, "output_delta")
         in_place = beta_w != 0
         for l in range(last, -1, -1):
@@ -587,7 +587,7 @@ class MatrixPath:
                 blk = self.blocks(rows.shape[0])
                 clock.lap(None, "overhead")
                 self.forward(Ws, bs, X, rows, blk, clock=clock)
-                if loss_kind > 0:
+                if losses is not None:
                     losses[start // m, 0] = clipped_loss_sum(blk.A, Y, rows, loss_kind,
                                                              loss_eps)
                     losses[start // m, 1] = sum_of_squares(params[:e.n_weights])
@@ -621,17 +621,18 @@ class MatrixPath:
                     dropout_mask(key, epoch, b, n_batches, e.sizes, drop_p, mask)
                 blk = self.blocks(rows.shape[0])
                 self.forward(Ws, bs, X, rows, blk, drop_p, mask)
-                if loss_kind > 0:
+                if losses is not None:
                     losses[b - batch0, 0] = clipped_loss_sum(
                         blk.A, Y, rows, loss_kind, loss_eps) if row_weight is None else \
                         weighted_loss_sum(blk.A, Y, rows, loss_kind, loss_eps, row_weight)
                     losses[b - batch0, 1] = sum_of_squares(params[:n_weights])
-                scale, l2_b, l1_b = dt(1.0 / rows.shape[0]), l2, l1
+                scale, l2_b, l1_b, weights = dt(1.0 / rows.shape[0]), l2, l1, None
                 if row_weight is not None:   # Σ w in place of m
-                    per = rows.shape[0] / float(row_weight[rows].sum())
+                    weights = row_weight[rows]
+                    per = rows.shape[0] / float(weights.sum())
                     scale, l2_b, l1_b = dt(per / rows.shape[0]), dt(l2 * per), dt(l1 * per)
                 self.backward(Ws, Y, rows, blk, scale, gW, gb, zero, zero, drop_p, mask,
-                              row_weight=row_weight)
+                              row_scale=weights)
                 if clip > 0:
                     clip_by_norm(grad, clip)
                 apply_step(params, grad, n_weights, opt_code, hyper, eta, l2_b, l1_b, state,
@@ -660,7 +661,8 @@ class MatrixPath:
                 if row_weight is None else \
                 weighted_loss_sum(blk.A, Y, rows, loss_kind, loss_eps, row_weight)
             beta = dt(0 if start == 0 else 1)
-            self.backward(Ws, Y, rows, blk, scale, gW, gb, beta, beta, row_weight=row_weight)
+            self.backward(Ws, Y, rows, blk, scale, gW, gb, beta, beta,
+                          row_scale=None if row_weight is None else row_weight[rows])
         return total
 
     def forward_all(self, params, X, chunk, Z_out, A_out):
